@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian package cgelu needs to build, test and run. Idempotent: installs only what
+# is missing, so a second run takes seconds. Run as root (or with sudo).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates curl
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev
+  prometheus-cpp-dev
+  libtorch-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libtbb-dev
+  python3 python3-numpy
+)
+if [[ ${CGELU_WITH_PROMETHEUS:-1} == 1 ]]; then
+  packages+=(prometheus)  # promtool and the Prometheus server used by the observability tests
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=()
+[[ $(id -u) == 0 ]] || SUDO=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done"
