@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "cgelu/proto/health.grpc.pb.h"
 #include "cgelu/proto/inference.grpc.pb.h"
 #include "grpcpp/channel.h"
 
@@ -103,6 +104,7 @@ class Client {
  private:
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<inference::GRPCInferenceService::Stub> stub_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_stub_;
 };
 
 }  // namespace cgelu::client
