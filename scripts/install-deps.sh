@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libtbb-dev
-  python3 python3-numpy
+  python3 python3-numpy python3-yaml
 )
 if [[ ${CGELU_WITH_PROMETHEUS:-1} == 1 ]]; then
   packages+=(prometheus)  # promtool and the Prometheus server used by the observability tests
