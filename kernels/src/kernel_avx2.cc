@@ -1,0 +1,197 @@
+// AVX2 + FMA + F16C implementation of the clipped GELU kernel: 8 fp32 lanes, each one the exact
+// operation sequence of kernel_scalar.cc (see formula.h). AVX2 has no 16-bit masked loads, so a
+// partial vector is copied into a zero-padded block and run through the same vector code. Compiled
+// with -mavx2 -mfma -mf16c and -ffp-contract=off; only ClippedGeluAvx2 has external linkage.
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "formula.h"
+#include "kernel_isa.h"
+
+namespace cgelu::kernels::internal {
+namespace {
+
+__m256 Set(float v) { return _mm256_set1_ps(v); }
+__m256d SetD(double v) { return _mm256_set1_pd(v); }
+
+__m256 GeluErf(__m256 x) {
+  const __m256 abs = _mm256_and_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)));
+  const __m256 a = _mm256_min_ps(abs, Set(kAMax));
+  const __m256 r = _mm256_div_ps(Set(1.0f), _mm256_add_ps(a, Set(2.0f)));
+  const __m256 q = _mm256_mul_ps(_mm256_sub_ps(a, Set(2.0f)), r);
+  __m256 h = Set(kH[kHDegree]);
+  for (int j = kHDegree - 1; j >= 0; --j) h = _mm256_fmadd_ps(h, q, Set(kH[j]));
+  const __m256 f = _mm256_mul_ps(h, _mm256_add_ps(r, r));
+  const __m256 sq = _mm256_mul_ps(a, a);
+  const __m256 sq_lo = _mm256_fmsub_ps(a, a, sq);
+  const __m256 u = _mm256_mul_ps(sq, Set(-0.5f));
+  const __m256 u_lo = _mm256_mul_ps(sq_lo, Set(-0.5f));
+  const __m256 shifted = _mm256_fmadd_ps(u, Set(kLog2e), Set(kRoundMagic));
+  const __m256 n = _mm256_sub_ps(shifted, Set(kRoundMagic));
+  const __m256i n_int =
+      _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_castps_si256(Set(kRoundMagic)));
+  __m256 t = _mm256_fmadd_ps(n, Set(-kLn2Hi), u);
+  t = _mm256_fmadd_ps(n, Set(-kLn2Lo), t);
+  t = _mm256_add_ps(t, u_lo);
+  __m256 p = Set(kExpP[kExpDegree]);
+  for (int j = kExpDegree - 1; j >= 0; --j) p = _mm256_fmadd_ps(p, t, Set(kExpP[j]));
+  const __m256 e = _mm256_fmadd_ps(p, t, Set(1.0f));
+  const __m256 s = _mm256_mul_ps(f, e);
+  const __m256 scale = _mm256_castsi256_ps(
+      _mm256_slli_epi32(_mm256_add_epi32(n_int, _mm256_set1_epi32(kScaleBias + 127)), 23));
+  const __m256 x_clamped = _mm256_max_ps(x, Set(-kAMax));
+  const __m256 y_negative =
+      _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(x_clamped, s), scale), Set(kScaleDown));
+  const __m256 y_positive = _mm256_mul_ps(
+      x, _mm256_sub_ps(Set(1.0f), _mm256_mul_ps(_mm256_mul_ps(s, scale), Set(kScaleDown))));
+  const __m256 negative = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+  const __m256 y = _mm256_blendv_ps(y_positive, y_negative, negative);
+  const __m256 tiny = _mm256_cmp_ps(a, Set(kTinyA), _CMP_LT_OQ);
+  return _mm256_blendv_ps(y, _mm256_mul_ps(x, Set(0.5f)), tiny);
+}
+
+__m256d ExpD(__m256d z) {
+  const __m256d shifted = _mm256_fmadd_pd(z, SetD(kLog2eD), SetD(kRoundMagicD));
+  const __m256d n = _mm256_sub_pd(shifted, SetD(kRoundMagicD));
+  const __m256i n_int =
+      _mm256_sub_epi64(_mm256_castpd_si256(shifted), _mm256_castpd_si256(SetD(kRoundMagicD)));
+  __m256d t = _mm256_fmadd_pd(n, SetD(-kLn2HiD), z);
+  t = _mm256_fmadd_pd(n, SetD(-kLn2LoD), t);
+  __m256d p = SetD(kExpD[kExpDDegree]);
+  for (int j = kExpDDegree - 1; j >= 0; --j) p = _mm256_fmadd_pd(p, t, SetD(kExpD[j]));
+  const __m256d scale =
+      _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n_int, _mm256_set1_epi64x(1023)), 52));
+  return _mm256_mul_pd(p, scale);
+}
+
+__m128 GeluTanhHalf(__m128 x) {
+  const __m256d x_low = _mm256_max_pd(_mm256_cvtps_pd(x), SetD(-kTanhXMax));
+  const __m256d x_exp = _mm256_min_pd(x_low, SetD(kTanhXMax));
+  const __m256d z = _mm256_mul_pd(
+      x_exp, _mm256_fmadd_pd(_mm256_mul_pd(x_exp, x_exp), SetD(kTanhK2), SetD(kTanhK1)));
+  return _mm256_cvtpd_ps(_mm256_div_pd(x_low, _mm256_add_pd(SetD(1.0), ExpD(z))));
+}
+
+__m256 GeluTanh(__m256 x) {
+  const __m128 low = GeluTanhHalf(_mm256_castps256_ps128(x));
+  const __m128 high = GeluTanhHalf(_mm256_extractf128_ps(x, 1));
+  return _mm256_insertf128_ps(_mm256_castps128_ps256(low), high, 1);
+}
+
+struct Bounds {
+  __m256 lo;
+  __m256 hi;
+};
+
+// gelu, then torch.clamp's max(y, lo), min(., hi). NaN inputs are fixed up by the callers.
+template <Approximate kApproximate>
+__m256 ClippedGelu(__m256 x, const Bounds& bounds) {
+  const __m256 y = kApproximate == Approximate::kTanh ? GeluTanh(x) : GeluErf(x);
+  return _mm256_min_ps(bounds.hi, _mm256_max_ps(bounds.lo, y));
+}
+
+template <Approximate kApproximate>
+__m256 ClippedGeluFp32(__m256 x, const Bounds& bounds) {
+  const __m256 y = ClippedGelu<kApproximate>(x, bounds);
+  const __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+  const __m256 quiet_nan = _mm256_or_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32(kF32QuietBit)));
+  return _mm256_blendv_ps(y, quiet_nan, nan);
+}
+
+template <Approximate kApproximate>
+__m128i ClippedGeluFp16(__m128i h, const Bounds& bounds) {
+  const __m256 y = ClippedGelu<kApproximate>(_mm256_cvtph_ps(h), bounds);
+  const __m128i out = _mm256_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m128i nan =
+      _mm_cmpgt_epi16(_mm_and_si128(h, _mm_set1_epi16(0x7fff)), _mm_set1_epi16(0x7c00));
+  return _mm_blendv_epi8(out, _mm_or_si128(h, _mm_set1_epi16(kF16QuietBit)), nan);
+}
+
+template <Approximate kApproximate>
+__m128i ClippedGeluBf16(__m128i b, const Bounds& bounds) {
+  const __m256 x = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16));
+  const __m256i bits = _mm256_castps_si256(ClippedGelu<kApproximate>(x, bounds));
+  const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  const __m256i rounded = _mm256_srli_epi32(
+      _mm256_add_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(0x7fff)), odd), 16);
+  const __m128i out =
+      _mm_packus_epi32(_mm256_castsi256_si128(rounded), _mm256_extracti128_si256(rounded, 1));
+  const __m128i nan =
+      _mm_cmpgt_epi16(_mm_and_si128(b, _mm_set1_epi16(0x7fff)), _mm_set1_epi16(0x7f80));
+  return _mm_blendv_epi8(out, _mm_or_si128(b, _mm_set1_epi16(kBF16QuietBit)), nan);
+}
+
+constexpr size_t kLanes = 8;
+
+template <Approximate kApproximate>
+void RunFp32(const Segment& segment, size_t begin, size_t end, const Bounds& bounds) {
+  const float* in = static_cast<const float*>(segment.input);
+  float* out = static_cast<float*>(segment.output);
+  size_t i = begin;
+  for (; i + kLanes <= end; i += kLanes) {
+    _mm256_storeu_ps(out + i, ClippedGeluFp32<kApproximate>(_mm256_loadu_ps(in + i), bounds));
+  }
+  if (i < end) {
+    float block[kLanes] = {};
+    std::memcpy(block, in + i, (end - i) * sizeof(float));
+    _mm256_storeu_ps(block, ClippedGeluFp32<kApproximate>(_mm256_loadu_ps(block), bounds));
+    std::memcpy(out + i, block, (end - i) * sizeof(float));
+  }
+}
+
+template <Approximate kApproximate, bool kBf16>
+void Run16(const Segment& segment, size_t begin, size_t end, const Bounds& bounds) {
+  const uint16_t* in = static_cast<const uint16_t*>(segment.input);
+  uint16_t* out = static_cast<uint16_t*>(segment.output);
+  const auto compute = [&](__m128i v) {
+    return kBf16 ? ClippedGeluBf16<kApproximate>(v, bounds)
+                 : ClippedGeluFp16<kApproximate>(v, bounds);
+  };
+  size_t i = begin;
+  for (; i + kLanes <= end; i += kLanes) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), compute(v));
+  }
+  if (i < end) {
+    uint16_t block[kLanes] = {};
+    std::memcpy(block, in + i, (end - i) * sizeof(uint16_t));
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(block), compute(v));
+    std::memcpy(out + i, block, (end - i) * sizeof(uint16_t));
+  }
+}
+
+template <Approximate kApproximate>
+void RunSegment(const Segment& segment, size_t begin, size_t end) {
+  const Bounds bounds{Set(static_cast<float>(segment.params.min)),
+                      Set(static_cast<float>(segment.params.max))};
+  switch (segment.dtype) {
+    case DType::kFP32:
+      RunFp32<kApproximate>(segment, begin, end, bounds);
+      return;
+    case DType::kFP16:
+      Run16<kApproximate, false>(segment, begin, end, bounds);
+      return;
+    case DType::kBF16:
+      Run16<kApproximate, true>(segment, begin, end, bounds);
+      return;
+    case DType::kFP64:
+      ClippedGeluScalar(segment, begin, end);
+      return;
+  }
+}
+
+}  // namespace
+
+void ClippedGeluAvx2(const Segment& segment, size_t begin, size_t end) {
+  if (segment.params.approximate == Approximate::kTanh) {
+    RunSegment<Approximate::kTanh>(segment, begin, end);
+  } else {
+    RunSegment<Approximate::kNone>(segment, begin, end);
+  }
+}
+
+}  // namespace cgelu::kernels::internal

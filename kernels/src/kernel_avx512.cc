@@ -1,0 +1,195 @@
+// AVX-512 implementation of the clipped GELU kernel: 16 fp32 lanes, each one the exact operation
+// sequence of kernel_scalar.cc (see formula.h). Partial vectors use masked loads and stores, so
+// tails run the same code as the body. Compiled with -mavx512f/bw/vl/dq -mfma -mf16c and
+// -ffp-contract=off; only ClippedGeluAvx512 has external linkage.
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "formula.h"
+#include "kernel_isa.h"
+
+namespace cgelu::kernels::internal {
+namespace {
+
+__m512 Set(float v) { return _mm512_set1_ps(v); }
+__m512d SetD(double v) { return _mm512_set1_pd(v); }
+
+__m512 GeluErf(__m512 x) {
+  const __m512 a = _mm512_min_ps(_mm512_abs_ps(x), Set(kAMax));
+  const __m512 r = _mm512_div_ps(Set(1.0f), _mm512_add_ps(a, Set(2.0f)));
+  const __m512 q = _mm512_mul_ps(_mm512_sub_ps(a, Set(2.0f)), r);
+  __m512 h = Set(kH[kHDegree]);
+  for (int j = kHDegree - 1; j >= 0; --j) h = _mm512_fmadd_ps(h, q, Set(kH[j]));
+  const __m512 f = _mm512_mul_ps(h, _mm512_add_ps(r, r));
+  const __m512 sq = _mm512_mul_ps(a, a);
+  const __m512 sq_lo = _mm512_fmsub_ps(a, a, sq);
+  const __m512 u = _mm512_mul_ps(sq, Set(-0.5f));
+  const __m512 u_lo = _mm512_mul_ps(sq_lo, Set(-0.5f));
+  const __m512 shifted = _mm512_fmadd_ps(u, Set(kLog2e), Set(kRoundMagic));
+  const __m512 n = _mm512_sub_ps(shifted, Set(kRoundMagic));
+  const __m512i n_int =
+      _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_castps_si512(Set(kRoundMagic)));
+  __m512 t = _mm512_fmadd_ps(n, Set(-kLn2Hi), u);
+  t = _mm512_fmadd_ps(n, Set(-kLn2Lo), t);
+  t = _mm512_add_ps(t, u_lo);
+  __m512 p = Set(kExpP[kExpDegree]);
+  for (int j = kExpDegree - 1; j >= 0; --j) p = _mm512_fmadd_ps(p, t, Set(kExpP[j]));
+  const __m512 e = _mm512_fmadd_ps(p, t, Set(1.0f));
+  const __m512 s = _mm512_mul_ps(f, e);
+  const __m512 scale = _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_add_epi32(n_int, _mm512_set1_epi32(kScaleBias + 127)), 23));
+  const __m512 x_clamped = _mm512_max_ps(x, Set(-kAMax));
+  const __m512 y_negative =
+      _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(x_clamped, s), scale), Set(kScaleDown));
+  const __m512 y_positive = _mm512_mul_ps(
+      x, _mm512_sub_ps(Set(1.0f), _mm512_mul_ps(_mm512_mul_ps(s, scale), Set(kScaleDown))));
+  const __mmask16 negative = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+  const __m512 y = _mm512_mask_blend_ps(negative, y_positive, y_negative);
+  const __mmask16 tiny = _mm512_cmp_ps_mask(a, Set(kTinyA), _CMP_LT_OQ);
+  return _mm512_mask_blend_ps(tiny, y, _mm512_mul_ps(x, Set(0.5f)));
+}
+
+__m512d ExpD(__m512d z) {
+  const __m512d shifted = _mm512_fmadd_pd(z, SetD(kLog2eD), SetD(kRoundMagicD));
+  const __m512d n = _mm512_sub_pd(shifted, SetD(kRoundMagicD));
+  const __m512i n_int =
+      _mm512_sub_epi64(_mm512_castpd_si512(shifted), _mm512_castpd_si512(SetD(kRoundMagicD)));
+  __m512d t = _mm512_fmadd_pd(n, SetD(-kLn2HiD), z);
+  t = _mm512_fmadd_pd(n, SetD(-kLn2LoD), t);
+  __m512d p = SetD(kExpD[kExpDDegree]);
+  for (int j = kExpDDegree - 1; j >= 0; --j) p = _mm512_fmadd_pd(p, t, SetD(kExpD[j]));
+  const __m512d scale =
+      _mm512_castsi512_pd(_mm512_slli_epi64(_mm512_add_epi64(n_int, _mm512_set1_epi64(1023)), 52));
+  return _mm512_mul_pd(p, scale);
+}
+
+__m256 GeluTanhHalf(__m256 x) {
+  const __m512d x_low = _mm512_max_pd(_mm512_cvtps_pd(x), SetD(-kTanhXMax));
+  const __m512d x_exp = _mm512_min_pd(x_low, SetD(kTanhXMax));
+  const __m512d z = _mm512_mul_pd(
+      x_exp, _mm512_fmadd_pd(_mm512_mul_pd(x_exp, x_exp), SetD(kTanhK2), SetD(kTanhK1)));
+  return _mm512_cvtpd_ps(_mm512_div_pd(x_low, _mm512_add_pd(SetD(1.0), ExpD(z))));
+}
+
+__m512 GeluTanh(__m512 x) {
+  const __m256 low = GeluTanhHalf(_mm512_castps512_ps256(x));
+  const __m256 high =
+      GeluTanhHalf(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
+  return _mm512_insertf32x8(_mm512_castps256_ps512(low), high, 1);
+}
+
+struct Bounds {
+  __m512 lo;
+  __m512 hi;
+};
+
+// gelu, then torch.clamp's max(y, lo), min(., hi). NaN inputs are fixed up by the callers.
+template <Approximate kApproximate>
+__m512 ClippedGelu(__m512 x, const Bounds& bounds) {
+  const __m512 y = kApproximate == Approximate::kTanh ? GeluTanh(x) : GeluErf(x);
+  return _mm512_min_ps(bounds.hi, _mm512_max_ps(bounds.lo, y));
+}
+
+template <Approximate kApproximate>
+__m512 ClippedGeluFp32(__m512 x, const Bounds& bounds) {
+  const __m512 y = ClippedGelu<kApproximate>(x, bounds);
+  const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  const __m512 quiet_nan =
+      _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(x), _mm512_set1_epi32(kF32QuietBit)));
+  return _mm512_mask_mov_ps(y, nan, quiet_nan);
+}
+
+template <Approximate kApproximate>
+__m256i ClippedGeluFp16(__m256i h, const Bounds& bounds) {
+  const __m512 y = ClippedGelu<kApproximate>(_mm512_cvtph_ps(h), bounds);
+  const __m256i out = _mm512_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __mmask16 nan = _mm256_cmpgt_epi16_mask(_mm256_and_si256(h, _mm256_set1_epi16(0x7fff)),
+                                                _mm256_set1_epi16(0x7c00));
+  return _mm256_mask_mov_epi16(out, nan, _mm256_or_si256(h, _mm256_set1_epi16(kF16QuietBit)));
+}
+
+template <Approximate kApproximate>
+__m256i ClippedGeluBf16(__m256i b, const Bounds& bounds) {
+  const __m512 x = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(b), 16));
+  const __m512i bits = _mm512_castps_si512(ClippedGelu<kApproximate>(x, bounds));
+  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  const __m512i rounded = _mm512_srli_epi32(
+      _mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7fff)), odd), 16);
+  const __m256i out = _mm512_cvtepi32_epi16(rounded);
+  const __mmask16 nan = _mm256_cmpgt_epi16_mask(_mm256_and_si256(b, _mm256_set1_epi16(0x7fff)),
+                                                _mm256_set1_epi16(0x7f80));
+  return _mm256_mask_mov_epi16(out, nan, _mm256_or_si256(b, _mm256_set1_epi16(kBF16QuietBit)));
+}
+
+constexpr size_t kLanes = 16;
+
+__mmask16 TailMask(size_t remaining) { return static_cast<__mmask16>((1u << remaining) - 1u); }
+
+template <Approximate kApproximate>
+void RunFp32(const Segment& segment, size_t begin, size_t end, const Bounds& bounds) {
+  const float* in = static_cast<const float*>(segment.input);
+  float* out = static_cast<float*>(segment.output);
+  size_t i = begin;
+  for (; i + kLanes <= end; i += kLanes) {
+    _mm512_storeu_ps(out + i, ClippedGeluFp32<kApproximate>(_mm512_loadu_ps(in + i), bounds));
+  }
+  if (i < end) {
+    const __mmask16 mask = TailMask(end - i);
+    const __m512 x = _mm512_maskz_loadu_ps(mask, in + i);
+    _mm512_mask_storeu_ps(out + i, mask, ClippedGeluFp32<kApproximate>(x, bounds));
+  }
+}
+
+template <Approximate kApproximate, bool kBf16>
+void Run16(const Segment& segment, size_t begin, size_t end, const Bounds& bounds) {
+  const uint16_t* in = static_cast<const uint16_t*>(segment.input);
+  uint16_t* out = static_cast<uint16_t*>(segment.output);
+  const auto compute = [&](__m256i v) {
+    return kBf16 ? ClippedGeluBf16<kApproximate>(v, bounds)
+                 : ClippedGeluFp16<kApproximate>(v, bounds);
+  };
+  size_t i = begin;
+  for (; i + kLanes <= end; i += kLanes) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), compute(v));
+  }
+  if (i < end) {
+    const __mmask16 mask = TailMask(end - i);
+    const __m256i v = _mm256_maskz_loadu_epi16(mask, in + i);
+    _mm256_mask_storeu_epi16(out + i, mask, compute(v));
+  }
+}
+
+template <Approximate kApproximate>
+void RunSegment(const Segment& segment, size_t begin, size_t end) {
+  const Bounds bounds{Set(static_cast<float>(segment.params.min)),
+                      Set(static_cast<float>(segment.params.max))};
+  switch (segment.dtype) {
+    case DType::kFP32:
+      RunFp32<kApproximate>(segment, begin, end, bounds);
+      return;
+    case DType::kFP16:
+      Run16<kApproximate, false>(segment, begin, end, bounds);
+      return;
+    case DType::kBF16:
+      Run16<kApproximate, true>(segment, begin, end, bounds);
+      return;
+    case DType::kFP64:
+      ClippedGeluScalar(segment, begin, end);
+      return;
+  }
+}
+
+}  // namespace
+
+void ClippedGeluAvx512(const Segment& segment, size_t begin, size_t end) {
+  if (segment.params.approximate == Approximate::kTanh) {
+    RunSegment<Approximate::kTanh>(segment, begin, end);
+  } else {
+    RunSegment<Approximate::kNone>(segment, begin, end);
+  }
+}
+
+}  // namespace cgelu::kernels::internal
