@@ -71,8 +71,8 @@ struct BatchSchedulerOptions {
 class BatchScheduler {
  public:
   // Runs one batch. `dequeue_time_us` is the clock time the batch closed.
-  using BatchCallback = std::function<void(std::vector<std::unique_ptr<Task>> batch,
-                                           int64_t dequeue_time_us)>;
+  using BatchCallback =
+      std::function<void(std::vector<std::unique_ptr<Task>> batch, int64_t dequeue_time_us)>;
 
   // INVALID_ARGUMENT for options out of range. `clock` must outlive the scheduler.
   static absl::StatusOr<std::unique_ptr<BatchScheduler>> Create(
@@ -89,14 +89,20 @@ class BatchScheduler {
   size_t NumEnqueuedTasks() const;
   // How many more tasks Schedule() would accept right now.
   size_t SchedulingCapacity() const;
-  // Workers currently running a batch callback.
+  // Workers currently holding a batch: from the moment it closes until its abandoned tasks are
+  // told why and the callback has returned.
   int NumBusyWorkers() const;
-  // Refuses new tasks, runs every task already accepted, joins the workers. Idempotent.
+  // Refuses new tasks, runs every task already accepted, joins the workers. Idempotent. Must not
+  // be called from the callback (a worker cannot join itself).
   void Stop();
 
  private:
   BatchScheduler(const BatchSchedulerOptions& options, Clock* clock, BatchCallback callback);
   void WorkerLoop();
+  // True when waiting longer cannot make the batch at the head of the queue any larger.
+  bool HeadBatchIsFull() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves the tasks of the head batch out of the queue.
+  std::vector<std::unique_ptr<Task>> TakeHeadBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const BatchSchedulerOptions options_;
   Clock* const clock_;
@@ -108,7 +114,9 @@ class BatchScheduler {
   size_t queued_elements_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int busy_workers_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<std::thread> workers_;
+  // Serializes concurrent Stop() calls so each worker is joined exactly once.
+  std::mutex join_mu_;
+  std::vector<std::thread> workers_ ABSL_GUARDED_BY(join_mu_);
 };
 
 }  // namespace cgelu::batching

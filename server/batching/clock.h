@@ -17,8 +17,8 @@ class Clock {
   // Monotonic microseconds since an arbitrary epoch.
   virtual int64_t NowMicros() const = 0;
   // Blocks the caller on `cv` (with `lock` held on entry and on return, released while waiting)
-  // until `cv` is notified, the clock reaches `deadline_us`, or a spurious wake-up. Callers loop and
-  // re-check their predicate. `deadline_us` = INT64_MAX waits for a notification only.
+  // until `cv` is notified, the clock reaches `deadline_us`, or a spurious wake-up. Callers loop
+  // and re-check their predicate. `deadline_us` = INT64_MAX waits for a notification only.
   virtual void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
                          int64_t deadline_us) = 0;
 };
