@@ -154,12 +154,14 @@ void BatchScheduler::WorkerLoop() {
     runnable.reserve(batch.size());
     for (std::unique_ptr<Task>& task : batch) {
       const int64_t queued_us = now_us - task->enqueue_time_us();
-      if (task->cancelled()) {
-        task->Abandon(absl::CancelledError(
-            absl::StrCat("cancelled by the client after ", queued_us, " us in queue")));
-      } else if (task->deadline_us() <= now_us) {
+      // Deadline first: when a deadline passes, gRPC also cancels the call, and the reason that
+      // counts (metrics, logs) is the timeout.
+      if (task->deadline_us() <= now_us) {
         task->Abandon(absl::DeadlineExceededError(
             absl::StrCat("deadline passed after ", queued_us, " us in queue")));
+      } else if (task->cancelled()) {
+        task->Abandon(absl::CancelledError(
+            absl::StrCat("cancelled by the client after ", queued_us, " us in queue")));
       } else {
         runnable.push_back(std::move(task));
         continue;
