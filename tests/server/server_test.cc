@@ -13,6 +13,7 @@
 
 #include "cgelu/kernels/clipped_gelu.h"
 #include "cgelu/proto/health.grpc.pb.h"
+#include "tests/server/metrics/scrape.h"
 #include "tests/support/server_harness.h"
 
 namespace cgelu::testing {
@@ -395,6 +396,48 @@ TEST_F(ServerTest, ConcurrentClientsGetTheirOwnResults) {
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_EQ(test_.metrics->codes()[grpc::StatusCode::OK], kThreads * kPerThread);
   EXPECT_EQ(test_.metrics->in_flight(), 0);
+}
+
+}  // namespace
+}  // namespace cgelu::testing
+
+namespace cgelu::testing {
+namespace {
+
+TEST(ServerMetricsScrape, HistogramsShowEveryPhase) {
+  server::PrometheusMetricsOptions metrics_options;
+  metrics_options.address = "127.0.0.1:0";
+  auto metrics = server::MakePrometheusMetrics(metrics_options);
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  const int metrics_port = (*metrics)->port();
+  auto started = StartTestServer({}, *std::move(metrics));
+  ASSERT_TRUE(started.ok()) << started.status();
+  TestServer test = *std::move(started);
+  constexpr int kRequests = 5;
+  for (int i = 0; i < kRequests; ++i) {
+    ASSERT_TRUE(test.client->Infer(Fp32Tensor({3}, {1, 2, 3}), {}).ok());
+  }
+  client::InferOptions unknown;
+  unknown.model = "nope";
+  EXPECT_FALSE(test.client->Infer(Fp32Tensor({1}, {1}), unknown).ok());
+
+  auto body = HttpGet(metrics_port, "/metrics");
+  ASSERT_TRUE(body.ok()) << body.status();
+  auto scrape = ParseExposition(*body);
+  ASSERT_TRUE(scrape.ok()) << scrape.status();
+  for (const char* histogram :
+       {"cgelu_request_duration_seconds", "cgelu_queue_duration_seconds",
+        "cgelu_compute_duration_seconds", "cgelu_batch_size_requests",
+        "cgelu_batch_size_elements"}) {
+    EXPECT_EQ(scrape->types[histogram], "histogram") << histogram;
+  }
+  const std::string model = "model=\"clipped_gelu\"";
+  EXPECT_EQ(scrape->Sum("cgelu_request_duration_seconds_count", model), kRequests);
+  EXPECT_EQ(scrape->Sum("cgelu_queue_duration_seconds_count", model), kRequests);
+  EXPECT_EQ(scrape->Sum("cgelu_batch_size_requests_sum", model), kRequests);
+  EXPECT_GT(scrape->Sum("cgelu_compute_duration_seconds_count", model), 0);
+  EXPECT_EQ(scrape->Sum("cgelu_requests_total", model + ",code=\"OK\""), kRequests);
+  EXPECT_EQ(scrape->Sum("cgelu_requests_total", "code=\"NOT_FOUND\""), 1);
 }
 
 }  // namespace
