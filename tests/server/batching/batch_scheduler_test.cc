@@ -535,33 +535,29 @@ TEST(BatchSchedulerOptionsTest, HugeDelayWaitsForANotificationOnly) {
 // counters. Every accepted task is either computed once or abandoned once; nothing is lost.
 TEST(BatchSchedulerConcurrencyTest, EveryAcceptedTaskIsFinishedExactlyOnce) {
   constexpr int kProducers = 4;
-  constexpr int kTasksPerProducer = 400;
+  constexpr int kTasksPerProducer = 500;
   constexpr size_t kMaxBatchRequests = 8;
   constexpr size_t kMaxBatchElements = 64;
   std::atomic<int> computed{0};
   std::atomic<int> batch_limit_violations{0};
   Executor abandon_log;
-  auto scheduler =
-      BatchScheduler::Create({.max_batch_requests = kMaxBatchRequests,
-                              .max_batch_elements = kMaxBatchElements,
-                              .max_queue_delay_us = 50,
-                              .max_queue_size = 32,
-                              .num_workers = 3},
-                             &RealClock(), [&](std::vector<std::unique_ptr<Task>> batch, int64_t) {
-                               size_t elements = 0;
-                               for (const std::unique_ptr<Task>& task : batch)
-                                 elements += task->num_elements();
-                               if (batch.size() > kMaxBatchRequests ||
-                                   (batch.size() > 1 && elements > kMaxBatchElements)) {
-                                 ++batch_limit_violations;
-                               }
-                               computed += static_cast<int>(batch.size());
-                             });
+  auto run_batch = [&](std::vector<std::unique_ptr<Task>> batch, int64_t) {
+    size_t elements = 0;
+    for (const std::unique_ptr<Task>& task : batch) elements += task->num_elements();
+    if (batch.size() > kMaxBatchRequests || (batch.size() > 1 && elements > kMaxBatchElements)) {
+      ++batch_limit_violations;
+    }
+    computed += static_cast<int>(batch.size());
+  };
+  auto scheduler = BatchScheduler::Create({.max_batch_requests = kMaxBatchRequests,
+                                           .max_batch_elements = kMaxBatchElements,
+                                           .max_queue_delay_us = 50,
+                                           .max_queue_size = 32,
+                                           .num_workers = 3},
+                                          &RealClock(), run_batch);
   ASSERT_TRUE(scheduler.ok());
 
-  std::atomic<int> accepted{0};
-  std::atomic<int> accepted_doomed{0};
-  std::atomic<int> rejected{0};
+  std::atomic<int> rejections{0};
   std::vector<std::thread> producers;
   for (int p = 0; p < kProducers; ++p) {
     producers.emplace_back([&, p] {
@@ -571,14 +567,14 @@ TEST(BatchSchedulerConcurrencyTest, EveryAcceptedTaskIsFinishedExactlyOnce) {
         const int64_t deadline_us = id % 10 == 3 ? 0 : kNoDeadline;
         auto owned = std::make_unique<TestTask>(id, 1 + id % 100, deadline_us, &abandon_log);
         if (id % 10 == 7) owned->Cancel();
-        const bool doomed = id % 10 == 3 || id % 10 == 7;
         std::unique_ptr<Task> task = std::move(owned);
-        if ((*scheduler)->Schedule(&task).ok()) {
-          ++accepted;
-          if (doomed) ++accepted_doomed;
-        } else {
-          ++rejected;
+        // A full queue is retried, so producers keep racing the workers until every task is in.
+        while (!(*scheduler)->Schedule(&task).ok()) {
+          ASSERT_NE(task, nullptr);
+          ++rejections;
+          std::this_thread::yield();
         }
+        // The counters are read while workers change them, for the race detector's sake.
         (*scheduler)->NumEnqueuedTasks();
         (*scheduler)->SchedulingCapacity();
         (*scheduler)->NumBusyWorkers();
@@ -588,11 +584,14 @@ TEST(BatchSchedulerConcurrencyTest, EveryAcceptedTaskIsFinishedExactlyOnce) {
   for (std::thread& producer : producers) producer.join();
   (*scheduler)->Stop();
 
-  EXPECT_EQ(accepted.load() + rejected.load(), kProducers * kTasksPerProducer);
-  EXPECT_EQ(static_cast<int>(abandon_log.abandoned().size()), accepted_doomed.load());
-  EXPECT_EQ(computed.load() + accepted_doomed.load(), accepted.load());
+  constexpr int kTasks = kProducers * kTasksPerProducer;
+  EXPECT_EQ(static_cast<int>(abandon_log.abandoned().size()), kTasks / 5);
+  EXPECT_EQ(computed.load(), kTasks - kTasks / 5);
   EXPECT_EQ(batch_limit_violations.load(), 0);
   EXPECT_EQ((*scheduler)->NumEnqueuedTasks(), 0u);
+  EXPECT_EQ((*scheduler)->NumBusyWorkers(), 0);
+  // How often the queue was full, in the XML report: evidence that producers raced the workers.
+  ::testing::Test::RecordProperty("rejections", rejections.load());
 }
 
 }  // namespace
