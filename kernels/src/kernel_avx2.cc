@@ -21,10 +21,15 @@ __m256 GeluErf(__m256 x) {
   const __m256 abs = _mm256_and_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)));
   const __m256 a = _mm256_min_ps(abs, Set(kAMax));
   const __m256 r = _mm256_div_ps(Set(1.0f), _mm256_add_ps(a, Set(2.0f)));
-  const __m256 q = _mm256_mul_ps(_mm256_sub_ps(a, Set(2.0f)), r);
+  __m256 q = _mm256_mul_ps(_mm256_sub_ps(a, Set(2.0f)), r);
+  const __m256 q_residual =
+      _mm256_fnmadd_ps(q, a, _mm256_fmadd_ps(_mm256_add_ps(q, Set(1.0f)), Set(-2.0f), a));
+  q = _mm256_fmadd_ps(r, q_residual, q);
   __m256 h = Set(kH[kHDegree]);
   for (int j = kHDegree - 1; j >= 0; --j) h = _mm256_fmadd_ps(h, q, Set(kH[j]));
-  const __m256 f = _mm256_mul_ps(h, _mm256_add_ps(r, r));
+  const __m256 f0 = _mm256_mul_ps(h, _mm256_add_ps(r, r));
+  const __m256 f_residual =
+      _mm256_fnmadd_ps(f0, a, _mm256_fmadd_ps(f0, Set(-2.0f), _mm256_add_ps(h, h)));
   const __m256 sq = _mm256_mul_ps(a, a);
   const __m256 sq_lo = _mm256_fmsub_ps(a, a, sq);
   const __m256 u = _mm256_mul_ps(sq, Set(-0.5f));
@@ -38,8 +43,8 @@ __m256 GeluErf(__m256 x) {
   t = _mm256_add_ps(t, u_lo);
   __m256 p = Set(kExpP[kExpDegree]);
   for (int j = kExpDegree - 1; j >= 0; --j) p = _mm256_fmadd_ps(p, t, Set(kExpP[j]));
-  const __m256 e = _mm256_fmadd_ps(p, t, Set(1.0f));
-  const __m256 s = _mm256_mul_ps(f, e);
+  const __m256 s =
+      _mm256_add_ps(f0, _mm256_fmadd_ps(f0, _mm256_mul_ps(t, p), _mm256_mul_ps(f_residual, r)));
   const __m256 scale = _mm256_castsi256_ps(
       _mm256_slli_epi32(_mm256_add_epi32(n_int, _mm256_set1_epi32(kScaleBias + 127)), 23));
   const __m256 x_clamped = _mm256_max_ps(x, Set(-kAMax));

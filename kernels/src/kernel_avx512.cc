@@ -19,10 +19,15 @@ __m512d SetD(double v) { return _mm512_set1_pd(v); }
 __m512 GeluErf(__m512 x) {
   const __m512 a = _mm512_min_ps(_mm512_abs_ps(x), Set(kAMax));
   const __m512 r = _mm512_div_ps(Set(1.0f), _mm512_add_ps(a, Set(2.0f)));
-  const __m512 q = _mm512_mul_ps(_mm512_sub_ps(a, Set(2.0f)), r);
+  __m512 q = _mm512_mul_ps(_mm512_sub_ps(a, Set(2.0f)), r);
+  const __m512 q_residual =
+      _mm512_fnmadd_ps(q, a, _mm512_fmadd_ps(_mm512_add_ps(q, Set(1.0f)), Set(-2.0f), a));
+  q = _mm512_fmadd_ps(r, q_residual, q);
   __m512 h = Set(kH[kHDegree]);
   for (int j = kHDegree - 1; j >= 0; --j) h = _mm512_fmadd_ps(h, q, Set(kH[j]));
-  const __m512 f = _mm512_mul_ps(h, _mm512_add_ps(r, r));
+  const __m512 f0 = _mm512_mul_ps(h, _mm512_add_ps(r, r));
+  const __m512 f_residual =
+      _mm512_fnmadd_ps(f0, a, _mm512_fmadd_ps(f0, Set(-2.0f), _mm512_add_ps(h, h)));
   const __m512 sq = _mm512_mul_ps(a, a);
   const __m512 sq_lo = _mm512_fmsub_ps(a, a, sq);
   const __m512 u = _mm512_mul_ps(sq, Set(-0.5f));
@@ -36,8 +41,8 @@ __m512 GeluErf(__m512 x) {
   t = _mm512_add_ps(t, u_lo);
   __m512 p = Set(kExpP[kExpDegree]);
   for (int j = kExpDegree - 1; j >= 0; --j) p = _mm512_fmadd_ps(p, t, Set(kExpP[j]));
-  const __m512 e = _mm512_fmadd_ps(p, t, Set(1.0f));
-  const __m512 s = _mm512_mul_ps(f, e);
+  const __m512 s =
+      _mm512_add_ps(f0, _mm512_fmadd_ps(f0, _mm512_mul_ps(t, p), _mm512_mul_ps(f_residual, r)));
   const __m512 scale = _mm512_castsi512_ps(
       _mm512_slli_epi32(_mm512_add_epi32(n_int, _mm512_set1_epi32(kScaleBias + 127)), 23));
   const __m512 x_clamped = _mm512_max_ps(x, Set(-kAMax));

@@ -24,10 +24,15 @@ float GeluErf(float x) {
   const float a = MinPs(std::fabs(x), kAMax);
   // F(a) = Phi(-a) * exp(a^2 / 2) = 2 H(q) / (a + 2).
   const float r = 1.0f / (a + 2.0f);
-  const float q = (a - 2.0f) * r;
+  float q = (a - 2.0f) * r;
+  // One correction step with the exact residual (a - 2) - q (a + 2): q to within half an ulp.
+  const float q_residual = std::fma(q, -a, std::fma(q + 1.0f, -2.0f, a));
+  q = std::fma(r, q_residual, q);
   float h = kH[kHDegree];
   for (int j = kHDegree - 1; j >= 0; --j) h = std::fma(h, q, kH[j]);
-  const float f = h * (r + r);
+  // F = 2h / (a + 2) = f0 + f_residual * r, the residual 2h - f0 (a + 2) again exact.
+  const float f0 = h * (r + r);
+  const float f_residual = std::fma(f0, -a, std::fma(f0, -2.0f, h + h));
   // exp(u + u_lo) with u + u_lo = -a^2 / 2 exactly: u = 2^n * exp(t).
   const float sq = a * a;
   const float sq_lo = std::fma(a, a, -sq);
@@ -41,9 +46,9 @@ float GeluErf(float x) {
   t = t + u_lo;
   float p = kExpP[kExpDegree];
   for (int j = kExpDegree - 1; j >= 0; --j) p = std::fma(p, t, kExpP[j]);
-  const float e = std::fma(p, t, 1.0f);
-  // Phi(-a) = s * 2^n.
-  const float s = f * e;
+  // Phi(-a) = s * 2^n with s = F * exp(t) = (f0 + f_residual * r) * (1 + t p), summed so that only
+  // the last addition rounds at full magnitude.
+  const float s = f0 + std::fma(f0, t * p, f_residual * r);
   const float scale = std::bit_cast<float>(static_cast<uint32_t>(n_int + kScaleBias + 127) << 23);
   const float x_clamped = MaxPs(x, -kAMax);
   const float y_negative = ((x_clamped * s) * scale) * kScaleDown;
