@@ -347,6 +347,14 @@ PrometheusMetricsImpl::PrometheusMetricsImpl(const PrometheusMetricsOptions& opt
                        .Help("Batch workers currently executing a batch.")
                        .Register(r)
                        .Add({});
+  if (options.max_queue_size > 0) {
+    BuildGauge()
+        .Name("cgelu_queue_capacity")
+        .Help("Requests the batch queue holds before refusing new ones (--max-queue-size).")
+        .Register(r)
+        .Add({})
+        .Set(static_cast<double>(options.max_queue_size));
+  }
   BuildGauge()
       .Name("cgelu_build_info")
       .Help("Always 1; the labels say which version and backend this server runs.")

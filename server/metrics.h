@@ -120,6 +120,10 @@ struct PrometheusMetricsOptions {
   std::vector<double> latency_buckets_s;
   std::vector<double> batch_requests_buckets;
   std::vector<double> batch_elements_buckets;
+  // The batch queue's capacity (BatchSchedulerOptions::max_queue_size), exported as
+  // cgelu_queue_capacity so that dashboards and alerts can relate cgelu_pending_requests to it.
+  // 0: not exported.
+  size_t max_queue_size = 0;
   // Set by a GPU backend: read at every scrape (from the exposer's thread) to export
   // cgelu_gpu_memory_{used,total}_bytes. A failed read omits the two series from that scrape.
   std::function<absl::StatusOr<GpuMemoryInfo>()> gpu_memory_probe;

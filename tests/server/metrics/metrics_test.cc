@@ -183,6 +183,17 @@ TEST(PrometheusMetricsTest, ExportsEveryFamilyWithItsType) {
   EXPECT_EQ(scrape.Get("cgelu_build_info", R"(backend="cpu",version="1.2.3")"), 1);
   EXPECT_EQ(scrape.Get("cgelu_pending_requests"), 0);
   EXPECT_EQ(scrape.Count("cgelu_gpu_memory_used_bytes"), 0u);
+  EXPECT_EQ(scrape.Count("cgelu_queue_capacity"), 0u);
+}
+
+TEST(PrometheusMetricsTest, ExportsTheQueueCapacityWhenGiven) {
+  PrometheusMetricsOptions options = LoopbackOptions();
+  options.max_queue_size = 512;
+  absl::StatusOr<std::unique_ptr<PrometheusMetrics>> metrics = MakePrometheusMetrics(options);
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  const Exposition scrape = Scrape(**metrics);
+  EXPECT_EQ(scrape.types.at("cgelu_queue_capacity"), "gauge");
+  EXPECT_EQ(scrape.Get("cgelu_queue_capacity"), 512);
 }
 
 TEST(PrometheusMetricsTest, CountersAndHistogramsMove) {
