@@ -132,8 +132,10 @@ double GeluTanhFp64(double x) {
   // Below -60 the result is 0 in double; limiting x keeps -inf / inf out of the division.
   const long double x_low = MaxPd(x, -60.0);
   const long double x_exp = MinPd(x_low, 60.0);
-  const long double z = x_exp * (static_cast<long double>(kTanhK1) +
-                                 x_exp * x_exp * static_cast<long double>(kTanhK2));
+  // The exponent reaches ~1e4 here, so its constants need long double precision too.
+  constexpr long double kK1 = -1.59576912160573071175978423973752747L;  // -2 sqrt(2/pi)
+  constexpr long double kK2 = kK1 * 0.044715L;
+  const long double z = x_exp * (kK1 + x_exp * x_exp * kK2);
   return static_cast<double>(x_low / (1.0L + expl(z)));
 }
 

@@ -1,0 +1,136 @@
+// Bit-identity (numerics.md "Determinism", scenario S16): the same input value gives the same bits
+// whatever the ISA, tensor length, position, thread count or batching.
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "cgelu/kernels/clipped_gelu.h"
+#include "gtest/gtest.h"
+#include "test_util.h"
+
+namespace cgelu::kernels {
+namespace {
+
+using testing::InterestingFloats;
+using testing::RunOne;
+using testing::SupportedIsas;
+
+// Encodes fp32 values in `dtype` (fp16 through the kernel-independent bit pattern of bf16 is not
+// needed: any 16-bit pattern is a valid input).
+std::vector<char> Encode(const std::vector<float>& values, DType dtype) {
+  std::vector<char> bytes(values.size() * ElementSize(dtype));
+  for (size_t i = 0; i < values.size(); ++i) {
+    const uint32_t bits = std::bit_cast<uint32_t>(values[i]);
+    if (dtype == DType::kFP32) {
+      std::memcpy(&bytes[i * 4], &values[i], 4);
+    } else if (dtype == DType::kFP64) {
+      const double d = values[i];
+      std::memcpy(&bytes[i * 8], &d, 8);
+    } else {
+      // Reuse the high and the low half of the fp32 pattern so every 16-bit class shows up.
+      const uint16_t h = static_cast<uint16_t>(i % 2 ? bits >> 16 : bits ^ (bits >> 16));
+      std::memcpy(&bytes[i * 2], &h, 2);
+    }
+  }
+  return bytes;
+}
+
+TEST(Determinism, EveryIsaMatchesScalarForEveryLength) {
+  const std::vector<float> values = InterestingFloats(4000);
+  for (DType dtype : {DType::kFP32, DType::kFP16, DType::kBF16, DType::kFP64}) {
+    for (Approximate approximate : {Approximate::kNone, Approximate::kTanh}) {
+      const std::vector<char> in = Encode(values, dtype);
+      const size_t size = ElementSize(dtype);
+      std::vector<char> expected(in.size());
+      RunOne({in.data(), expected.data(), values.size(), dtype, {-0.1, 2.0, approximate}},
+             Isa::kScalar);
+      for (Isa isa : SupportedIsas()) {
+        for (int threads : {1, 2}) {
+          // Lengths 1..70 starting at varying offsets, then the whole array.
+          for (size_t length = 1; length <= 70; ++length) {
+            const size_t offset = (length * 37) % (values.size() - length);
+            std::vector<char> out(length * size);
+            RunOne({in.data() + offset * size, out.data(), length, dtype, {-0.1, 2.0, approximate}},
+                   isa, threads);
+            ASSERT_EQ(0, std::memcmp(out.data(), expected.data() + offset * size, out.size()))
+                << IsaName(isa) << " " << DTypeName(dtype) << " " << ApproximateName(approximate)
+                << " length " << length << " threads " << threads;
+          }
+          std::vector<char> out(in.size());
+          RunOne({in.data(), out.data(), values.size(), dtype, {-0.1, 2.0, approximate}}, isa,
+                 threads);
+          ASSERT_EQ(0, std::memcmp(out.data(), expected.data(), out.size()))
+              << IsaName(isa) << " " << DTypeName(dtype) << " " << ApproximateName(approximate);
+        }
+      }
+    }
+  }
+}
+
+// S16: the same value at index 0 of tensors of length 1, 7, 8, 17 and 1,000,000, on 1 and 2 threads
+// and every ISA. The million-element tensor also carries every probe near its start and at its end.
+TEST(Determinism, ScenarioS16SameValueAnyLengthAnyThreads) {
+  const std::vector<float> probes = InterestingFloats(40);
+  std::vector<float> big_in(1000000);
+  for (size_t i = 0; i < big_in.size(); ++i) big_in[i] = -8.0f + 16.0f * i / big_in.size();
+  std::copy(probes.begin(), probes.end(), big_in.begin());
+  std::copy(probes.begin(), probes.end(), big_in.end() - probes.size());
+  std::vector<float> big_out(big_in.size());
+  for (Approximate approximate : {Approximate::kNone, Approximate::kTanh}) {
+    std::vector<float> reference(probes.size());
+    RunOne({probes.data(), reference.data(), probes.size(), DType::kFP32, {-3, 3, approximate}},
+           Isa::kScalar);
+    for (Isa isa : SupportedIsas()) {
+      for (int threads : {1, 2}) {
+        for (size_t p = 0; p < probes.size(); ++p) {
+          for (size_t length : {1, 7, 8, 17}) {
+            std::vector<float> in(length, 0.25f), out(length);
+            in[0] = probes[p];
+            RunOne({in.data(), out.data(), length, DType::kFP32, {-3, 3, approximate}}, isa,
+                   threads);
+            ASSERT_EQ(std::bit_cast<uint32_t>(out[0]), std::bit_cast<uint32_t>(reference[p]))
+                << IsaName(isa) << " length " << length << " x=" << probes[p];
+          }
+        }
+        RunOne({big_in.data(), big_out.data(), big_in.size(), DType::kFP32, {-3, 3, approximate}},
+               isa, threads);
+        for (size_t p = 0; p < probes.size(); ++p) {
+          const size_t tail = big_in.size() - probes.size() + p;
+          ASSERT_EQ(std::bit_cast<uint32_t>(big_out[p]), std::bit_cast<uint32_t>(reference[p]))
+              << IsaName(isa) << " threads " << threads << " x=" << probes[p];
+          ASSERT_EQ(std::bit_cast<uint32_t>(big_out[tail]), std::bit_cast<uint32_t>(reference[p]))
+              << IsaName(isa) << " threads " << threads << " x=" << probes[p];
+        }
+      }
+    }
+  }
+}
+
+// A large run split across threads (and across segments) equals the single-threaded run.
+TEST(Determinism, ThreadsAndChunkingDoNotChangeResults) {
+  std::vector<float> in(1500001);
+  for (size_t i = 0; i < in.size(); ++i)
+    in[i] = std::bit_cast<float>(static_cast<uint32_t>(i * 1431u));
+  for (Isa isa : SupportedIsas()) {
+    std::vector<float> one(in.size()), two(in.size());
+    RunOne({in.data(), one.data(), in.size(), DType::kFP32, {-10, 10}}, isa, 1);
+    RunOne({in.data(), two.data(), in.size(), DType::kFP32, {-10, 10}}, isa, 2);
+    ASSERT_EQ(0, std::memcmp(one.data(), two.data(), one.size() * sizeof(float))) << IsaName(isa);
+    const size_t split = 734567;
+    std::vector<float> parts(in.size());
+    const Segment segments[] = {
+        {in.data(), parts.data(), split, DType::kFP32, {-10, 10}},
+        {in.data() + split, parts.data() + split, in.size() - split, DType::kFP32, {-10, 10}},
+    };
+    RunOptions options;
+    options.force_isa = true;
+    options.isa = isa;
+    ASSERT_TRUE(kernels::Run(segments, options).ok());
+    ASSERT_EQ(0, std::memcmp(one.data(), parts.data(), one.size() * sizeof(float))) << IsaName(isa);
+  }
+}
+
+}  // namespace
+}  // namespace cgelu::kernels
