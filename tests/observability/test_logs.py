@@ -1,0 +1,89 @@
+"""observability.structured_logs: cgelu-server's logs as an operator's collector sees them.
+- --log-format json: every line is one JSON object with ts (RFC 3339 UTC), level and msg;
+- one line per start-up and shutdown event, the start-up line carrying the bound ports;
+- one line per failed request, carrying its request id; none for successful requests at info;
+- --log-format text: one human-readable line per event with key=value fields;
+- a bad --log-format or --log-level is refused at start with a clear message.
+"""
+
+import argparse
+import re
+import subprocess
+
+import harness
+
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+
+def test(argv):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--server", required=True)
+    parser.add_argument("--client", required=True)
+    args = parser.parse_args(argv)
+
+    with harness.Processes() as processes:
+        server = harness.CgeluServer(processes, args.server)
+        good_ids = [f"good-{i}" for i in range(5)]
+        bad_ids = ["bad-model-1", "bad-model-2"]
+        for request_id in good_ids:
+            ok, _, stderr = harness.run_client(args.client, server.grpc_target, request_id)
+            harness.check(ok, f"{request_id} failed: {stderr}")
+        for request_id in bad_ids:
+            ok, _, _ = harness.run_client(args.client, server.grpc_target, request_id,
+                                          model="no_such_model")
+            harness.check(not ok, f"{request_id} succeeded")
+        exit_code = server.stop()
+        harness.check(exit_code == 0, f"cgelu-server exited {exit_code} on SIGTERM")
+        events = server.log_events()
+        raw = server.log_text()
+
+    harness.check(raw.endswith("\n"), "the last log line is unterminated")
+    for event in events:
+        keys = list(event)[:3]
+        harness.check(keys == ["ts", "level", "msg"], f"line does not start ts, level, msg: {event}")
+        harness.check(TIMESTAMP.fullmatch(event["ts"]), f"bad ts: {event}")
+        harness.check(event["level"] in {"trace", "debug", "info", "warn", "error", "critical"},
+                      f"bad level: {event}")
+
+    messages = [e["msg"] for e in events if e["level"] == "info"]
+    harness.check(messages[0] == "server started" and messages.count("server started") == 1,
+                  f"info lines: {messages}")
+    started = events[0]
+    for field in ("grpc_port", "metrics_port", "backend", "version", "model"):
+        harness.check(field in started, f"'server started' lacks {field}: {started}")
+    harness.check(messages[-1] == "server stopped", f"no 'server stopped' last: {messages}")
+    # Start-up and shutdown events only: nothing per request at info.
+    harness.check(len(messages) <= 4, f"too many info lines for {len(good_ids)} requests: {messages}")
+    for request_id in good_ids:
+        harness.check(request_id not in raw, f"successful request {request_id} was logged")
+    failures = [e for e in events if e["level"] in {"warn", "error"}]
+    logged_ids = sorted(e.get("request_id") for e in failures)
+    harness.check(logged_ids == sorted(bad_ids),
+                  f"failed requests logged with ids {logged_ids}, expected {bad_ids}")
+
+    # Text format: same events, human-readable.
+    with harness.Processes() as processes:
+        log_path = f"{processes.tmp.name}/text.log"
+        process = processes.start("cgelu-server (text)",
+                                  [args.server, "--grpc-address", "127.0.0.1:0",
+                                   "--metrics-address", "127.0.0.1:0", "--log-format", "text"],
+                                  stderr_path=log_path)
+        line = harness.wait_until(lambda: next(
+            (l for l in open(log_path).read().splitlines() if " server started " in l), None),
+            30, "the text 'server started' line")
+        harness.check(re.fullmatch(TIMESTAMP.pattern + r" info server started( \w+=\S+)+", line),
+                      f"text line: {line!r}")
+        harness.check(re.search(r" grpc_port=\d+ ", line), f"no grpc_port in {line!r}")
+        process.terminate()
+        harness.check(process.wait(timeout=15) == 0, "text-format server did not stop cleanly")
+
+    for flag, value in (("--log-format", "xml"), ("--log-level", "loud")):
+        result = subprocess.run([args.server, "--grpc-address", "127.0.0.1:0",
+                                 "--metrics-address", "", flag, value],
+                                capture_output=True, text=True, timeout=15)
+        harness.check(result.returncode != 0 and value in result.stderr,
+                      f"{flag} {value}: exit {result.returncode}, stderr {result.stderr!r}")
+
+
+if __name__ == "__main__":
+    harness.main(test)
