@@ -26,12 +26,27 @@ for p in "${packages[@]}"; do
 done
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=()
+  [[ $(id -u) == 0 ]] || SUDO=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${SUDO[@]}" apt-get update -qq
+  "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  echo "install-deps: packages done"
 fi
-echo "install-deps: installing ${missing[*]}"
-SUDO=()
-[[ $(id -u) == 0 ]] || SUDO=(sudo)
-export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" apt-get update -qq
-"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-echo "install-deps: done"
+
+# Real third-party clients for the compatibility tests (Triton's Python gRPC client), from PyPI,
+# in a virtual environment inside the checkout. CGELU_WITH_PYTHON_CLIENTS=0 skips it (the image).
+if [[ ${CGELU_WITH_PYTHON_CLIENTS:-1} == 1 ]]; then
+  venv="$(cd "$(dirname "$0")/.." && pwd)/.venv-tests"
+  requirements="$(dirname "$0")/../tests/compat/requirements.txt"
+  stamp="$venv/.installed-$(sha256sum "$requirements" | cut -c1-16)"
+  if [[ ! -f $stamp ]]; then
+    echo "install-deps: creating $venv with $(tr '\n' ' ' < "$requirements")"
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+    touch "$stamp"
+  fi
+fi
