@@ -36,7 +36,8 @@ else
   echo "install-deps: packages done"
 fi
 
-# Real third-party clients for the compatibility tests (Triton's Python gRPC client), from PyPI,
+# Real third-party clients for the compatibility tests (Triton's Python gRPC client, gRPC
+# reflection), from PyPI,
 # in a virtual environment inside the checkout. CGELU_WITH_PYTHON_CLIENTS=0 skips it (the image).
 if [[ ${CGELU_WITH_PYTHON_CLIENTS:-1} == 1 ]]; then
   venv="$(cd "$(dirname "$0")/.." && pwd)/.venv-tests"
