@@ -21,7 +21,7 @@ ARG CGELU_BUILD_JOBS=
 ENV DEBIAN_FRONTEND=noninteractive
 # Dependencies first, in their own layer, so source edits do not reinstall them.
 COPY scripts/install-deps.sh /src/scripts/install-deps.sh
-RUN CGELU_WITH_PROMETHEUS=0 /src/scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
+RUN CGELU_WITH_PROMETHEUS=0 CGELU_WITH_PYTHON_CLIENTS=0 /src/scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
 COPY . /src
 RUN cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DCGELU_BUILD_TESTS=OFF -DCGELU_BUILD_BENCHMARKS=OFF -DCGELU_ENABLE_CUDA=OFF \

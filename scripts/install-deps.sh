@@ -37,8 +37,8 @@ else
 fi
 
 # Real third-party clients for the compatibility tests (Triton's Python gRPC client, gRPC
-# reflection), from PyPI,
-# in a virtual environment inside the checkout. CGELU_WITH_PYTHON_CLIENTS=0 skips it (the image).
+# reflection), from PyPI, in a virtual environment inside the checkout (.venv-tests).
+# CGELU_WITH_PYTHON_CLIENTS=0 skips it (the container image does).
 if [[ ${CGELU_WITH_PYTHON_CLIENTS:-1} == 1 ]]; then
   venv="$(cd "$(dirname "$0")/.." && pwd)/.venv-tests"
   requirements="$(dirname "$0")/../tests/compat/requirements.txt"
