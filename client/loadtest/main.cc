@@ -1,0 +1,104 @@
+// cgelu-loadtest: see `cgelu-loadtest --help` and docs/BENCHMARKS.md ("Service load test").
+// Exit codes: 0 done; 1 the server could not be used or an output file could not be written;
+// 2 bad arguments; 3 --verify found mismatching responses.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "args.h"
+#include "report.h"
+#include "runner.h"
+
+namespace {
+
+using cgelu::loadtest::LevelResult;
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "cgelu-loadtest: %s\n", message.c_str());
+  return 1;
+}
+
+int Plot(const cgelu::loadtest::LoadTestConfig& config) {
+  std::vector<cgelu::loadtest::ChartSeries> series;
+  for (const std::string& path : config.plot_json) {
+    std::ifstream in(path);
+    nlohmann::json report = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    auto one = cgelu::loadtest::SeriesFromJson(report);
+    if (!one.ok()) return Fail(absl::StrFormat("%s: %s", path, one.status().message()));
+    series.push_back(*std::move(one));
+  }
+  auto status = cgelu::loadtest::WriteFile(
+      config.svg_path, cgelu::loadtest::RenderSvg(series, "cgelu-loadtest: throughput vs latency"));
+  return status.ok() ? 0 : Fail(std::string(status.message()));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto parsed = cgelu::loadtest::ParseArgs(argc, argv);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "cgelu-loadtest: %s (see --help)\n",
+                 std::string(parsed.status().message()).c_str());
+    return 2;
+  }
+  if (parsed->help) {
+    std::fputs(parsed->help->c_str(), stdout);
+    return 0;
+  }
+  const cgelu::loadtest::LoadTestConfig& config = parsed->config;
+  if (!config.plot_json.empty()) return Plot(config);
+
+  auto runner = cgelu::loadtest::LoadRunner::Create(config);
+  if (!runner.ok()) return Fail(std::string(runner.status().message()));
+
+  // On a terminal the progress line rewrites itself; in a log it appears every 10 s.
+  const bool tty = isatty(fileno(stderr)) != 0;
+  int64_t progress_calls = 0;
+  const std::vector<double> levels =
+      config.mode == cgelu::loadtest::LoopMode::kOpen
+          ? config.rate_levels
+          : std::vector<double>(config.concurrency_levels.begin(), config.concurrency_levels.end());
+  std::vector<LevelResult> results;
+  for (size_t i = 0; i < levels.size(); ++i) {
+    const std::string prefix = absl::StrFormat("[%d/%d] ", i + 1, levels.size());
+    cgelu::loadtest::ProgressFn progress;
+    if (config.progress) {
+      progress = [&](const std::string& line) {
+        if (tty) {
+          std::fprintf(stderr, "\r\033[K%s%s", prefix.c_str(), line.c_str());
+        } else if (++progress_calls % 20 == 0) {
+          std::fprintf(stderr, "%s%s\n", prefix.c_str(), line.c_str());
+        }
+      };
+    }
+    results.push_back((*runner)->RunLevel(levels[i], progress));
+    if (config.progress && tty) std::fprintf(stderr, "\r\033[K");
+  }
+
+  const cgelu::loadtest::RunDescription run = (*runner)->Describe();
+  cgelu::loadtest::PrintTable(std::cout, run, results, config.metrics_url);
+  for (const std::string& warning : cgelu::loadtest::Warnings(results))
+    std::cout << warning << "\n";
+  std::cout.flush();
+
+  int exit_code = 0;
+  auto write = [&](const std::string& path, const std::string& text) {
+    if (path.empty()) return;
+    auto status = cgelu::loadtest::WriteFile(path, text);
+    if (!status.ok()) exit_code = Fail(std::string(status.message()));
+  };
+  write(config.csv_path, cgelu::loadtest::ToCsv(run, results));
+  write(config.json_path, cgelu::loadtest::ToJson(run, results).dump(2) + "\n");
+  write(config.svg_path, cgelu::loadtest::RenderSvg({cgelu::loadtest::SeriesOf(run, results)},
+                                                    absl::StrFormat("%s: throughput vs latency, %s",
+                                                                    run.label, run.payload)));
+  if (exit_code != 0) return exit_code;
+  for (const LevelResult& level : results) {
+    if (level.mismatches > 0) return 3;
+  }
+  return 0;
+}

@@ -1,0 +1,71 @@
+// What one load level measured, as the runner produces it and the report writers print it.
+//
+// Accounting (the counts add up): a request is *measured* when it was scheduled to be sent inside
+// the level's measurement window; every measured request ends exactly once, as ok or as an error
+// with its gRPC code, so requests == ok + sum(errors). Latency is recorded for ok requests, from
+// the scheduled send time to the response. Throughput counts ok responses that arrived inside the
+// window, divided by its length (with --requests the window closes at the last measured
+// response).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "histogram.h"
+#include "server_metrics.h"
+
+namespace cgelu::loadtest {
+
+struct LevelResult {
+  bool open_loop = false;
+  double level = 0;  // concurrency, or requested rate in requests/s
+  double window_s = 0;
+  int64_t requests = 0;  // measured requests
+  int64_t ok = 0;
+  std::map<std::string, int64_t> errors;  // gRPC status code name -> count
+  std::string first_error;                // message of the first error, for the report
+  int64_t ok_in_window = 0;
+  double throughput_rps = 0;
+  LatencyHistogram latency_ns;  // ok requests, from scheduled send to response
+
+  // Open loop only.
+  double offered_rps = 0;  // measured sends / window
+  int64_t late_sends = 0;  // left more than 1 ms after their scheduled time
+  LatencyHistogram send_lateness_ns;
+  bool generator_fell_behind = false;  // more than 1% of sends late
+
+  // --verify.
+  int64_t verified = 0;
+  int64_t mismatches = 0;
+  std::string first_mismatch;
+
+  // --metrics-url.
+  std::optional<ServerBreakdown> server;
+  std::string server_error;  // why the breakdown is missing, if it is
+
+  int64_t errors_total() const {
+    int64_t total = 0;
+    for (const auto& [code, count] : errors) total += count;
+    return total;
+  }
+};
+
+// Everything a report needs to describe the run.
+struct RunDescription {
+  std::string label;
+  std::string target;
+  std::string model;
+  bool open_loop = false;
+  std::string arrival;  // open loop: "constant" or "poisson"
+  int connections = 0;
+  std::string payload;  // e.g. "FP32 [4096]"
+  double warmup_s = 0;
+  double duration_s = 0;  // 0: until `requests` completed
+  int64_t requests = 0;
+  bool verify = false;
+};
+
+}  // namespace cgelu::loadtest
