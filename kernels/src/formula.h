@@ -12,8 +12,11 @@
 //   4.2e-8 with the float32 coefficients). exp(-a^2/2) takes the argument as hi + lo (a*a and the
 //   exact fma residual), so the far tail keeps full relative accuracy, and scales by 2^n only in
 //   the final multiply, so a subnormal result is rounded once.
-//   x < 0:  y = x * Phi(-a);  x > 0:  y = x * (1 - Phi(-a));  |x| < 2^-26:  y = x * 0.5
-//   (Phi(x) rounds to exactly 0.5 there, which gives the contract's "subnormal x -> x/2 rounded").
+//   F's two divisions share one reciprocal r = 1/(a + 2); q and F then get one correction step
+//   each from their exact fma residuals.
+//   x < 0:  y = -(a * Phi(-a)), scaled by 2^n last;  x >= 0:  y = x - a * Phi(-a) in one fma.
+//   For |x| < 2^-26 the formula gives Phi = 0.5 exactly (H(-1) = 1/2), hence the contract's
+//   "subnormal x -> x/2 rounded".
 // fp32, approximate = "tanh": evaluated in float64 as y = x / (1 + exp(z)),
 //   z = -2 * sqrt(2/pi) * (x + 0.044715 x^3) (the same value as 0.5 x (1 + tanh(u)) without its
 //   cancellation), with x limited to [-14, 14] inside exp (beyond it the fp32 result is already
@@ -27,10 +30,10 @@ namespace cgelu::kernels::internal {
 // |x| beyond which x * Phi(x) rounds to -0 in fp32 (gelu(-14.33) ~ 2^-150); also keeps the exp
 // argument >= -105.2 so exp never produces a subnormal intermediate.
 inline constexpr float kAMax = 14.5f;
-// Below this |x|, Phi(x) = 0.5 + x/sqrt(2 pi) rounds to exactly 0.5f.
-inline constexpr float kTinyA = 0x1p-26f;
 
-// H(q) = (1 + a/2) * Phi(-a) * exp(a^2/2), q = (a - 2)/(a + 2); coefficients c0..c10.
+// H(q) = (1 + a/2) * Phi(-a) * exp(a^2/2), q = (a - 2)/(a + 2) in [-1, 0.7576]; coefficients
+// c0..c10. Horner's scheme in float gives exactly H(-1) = 1/2 with these, so Phi(-a) evaluates to
+// exactly 0.5 for |x| < 2^-26 (the subnormal-input tests check it).
 inline constexpr int kHDegree = 10;
 inline constexpr float kH[kHDegree + 1] = {
     0x1.5845dcp-2f,   -0x1.535bb6p-3f, 0x1.d7d598p-7f,   0x1.2cd218p-6f,
@@ -70,7 +73,6 @@ inline constexpr double kExpD[kExpDDegree + 1] = {
     1.0 / 720, 1.0 / 5040, 1.0 / 40320, 1.0 / 362880, 1.0 / 3628800,
 };
 
-inline constexpr uint32_t kF32QuietBit = 0x00400000u;
 inline constexpr uint16_t kF16QuietBit = 0x0200u;
 inline constexpr uint16_t kBF16QuietBit = 0x0040u;
 

@@ -17,9 +17,11 @@ namespace {
 __m256 Set(float v) { return _mm256_set1_ps(v); }
 __m256d SetD(double v) { return _mm256_set1_pd(v); }
 
-__m256 GeluErf(__m256 x) {
-  const __m256 abs = _mm256_and_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)));
-  const __m256 a = _mm256_min_ps(abs, Set(kAMax));
+// Inlined so the unrolled loops below can interleave independent vectors: the formula is one long
+// dependency chain, and the out-of-order window alone does not hide it.
+[[gnu::always_inline]] inline __m256 GeluErf(__m256 x) {
+  const __m256 a = _mm256_min_ps(
+      _mm256_and_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))), Set(kAMax));
   const __m256 r = _mm256_div_ps(Set(1.0f), _mm256_add_ps(a, Set(2.0f)));
   __m256 q = _mm256_mul_ps(_mm256_sub_ps(a, Set(2.0f)), r);
   const __m256 q_residual =
@@ -30,10 +32,9 @@ __m256 GeluErf(__m256 x) {
   const __m256 f0 = _mm256_mul_ps(h, _mm256_add_ps(r, r));
   const __m256 f_residual =
       _mm256_fnmadd_ps(f0, a, _mm256_fmadd_ps(f0, Set(-2.0f), _mm256_add_ps(h, h)));
-  const __m256 sq = _mm256_mul_ps(a, a);
-  const __m256 sq_lo = _mm256_fmsub_ps(a, a, sq);
-  const __m256 u = _mm256_mul_ps(sq, Set(-0.5f));
-  const __m256 u_lo = _mm256_mul_ps(sq_lo, Set(-0.5f));
+  const __m256 half_a = _mm256_mul_ps(a, Set(-0.5f));
+  const __m256 u = _mm256_mul_ps(a, half_a);
+  const __m256 u_lo = _mm256_fmsub_ps(a, half_a, u);
   const __m256 shifted = _mm256_fmadd_ps(u, Set(kLog2e), Set(kRoundMagic));
   const __m256 n = _mm256_sub_ps(shifted, Set(kRoundMagic));
   const __m256i n_int =
@@ -47,15 +48,13 @@ __m256 GeluErf(__m256 x) {
       _mm256_add_ps(f0, _mm256_fmadd_ps(f0, _mm256_mul_ps(t, p), _mm256_mul_ps(f_residual, r)));
   const __m256 scale = _mm256_castsi256_ps(
       _mm256_slli_epi32(_mm256_add_epi32(n_int, _mm256_set1_epi32(kScaleBias + 127)), 23));
-  const __m256 x_clamped = _mm256_max_ps(x, Set(-kAMax));
-  const __m256 y_negative =
-      _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(x_clamped, s), scale), Set(kScaleDown));
-  const __m256 y_positive = _mm256_mul_ps(
-      x, _mm256_sub_ps(Set(1.0f), _mm256_mul_ps(_mm256_mul_ps(s, scale), Set(kScaleDown))));
-  const __m256 negative = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
-  const __m256 y = _mm256_blendv_ps(y_positive, y_negative, negative);
-  const __m256 tiny = _mm256_cmp_ps(a, Set(kTinyA), _CMP_LT_OQ);
-  return _mm256_blendv_ps(y, _mm256_mul_ps(x, Set(0.5f)), tiny);
+  const auto scale_by_power_of_two = [&](__m256 v) {
+    return _mm256_mul_ps(_mm256_mul_ps(v, scale), Set(kScaleDown));
+  };
+  const __m256 y_negative = scale_by_power_of_two(_mm256_fnmsub_ps(a, s, _mm256_setzero_ps()));
+  const __m256 y_positive = _mm256_fnmadd_ps(a, scale_by_power_of_two(s), x);
+  return _mm256_blendv_ps(y_positive, y_negative,
+                          _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
 }
 
 __m256d ExpD(__m256d z) {
@@ -73,7 +72,7 @@ __m256d ExpD(__m256d z) {
 }
 
 __m128 GeluTanhHalf(__m128 x) {
-  const __m256d x_low = _mm256_max_pd(_mm256_cvtps_pd(x), SetD(-kTanhXMax));
+  const __m256d x_low = _mm256_max_pd(SetD(-kTanhXMax), _mm256_cvtps_pd(x));
   const __m256d x_exp = _mm256_min_pd(x_low, SetD(kTanhXMax));
   const __m256d z = _mm256_mul_pd(
       x_exp, _mm256_fmadd_pd(_mm256_mul_pd(x_exp, x_exp), SetD(kTanhK2), SetD(kTanhK1)));
@@ -91,19 +90,12 @@ struct Bounds {
   __m256 hi;
 };
 
-// gelu, then torch.clamp's max(y, lo), min(., hi). NaN inputs are fixed up by the callers.
+// gelu, then torch.clamp's max(y, lo), min(., hi). A NaN x comes out as the same NaN, quieted, as
+// in kernel_scalar.cc (max/min return their second operand when unordered).
 template <Approximate kApproximate>
-__m256 ClippedGelu(__m256 x, const Bounds& bounds) {
+[[gnu::always_inline]] inline __m256 ClippedGelu(__m256 x, const Bounds& bounds) {
   const __m256 y = kApproximate == Approximate::kTanh ? GeluTanh(x) : GeluErf(x);
   return _mm256_min_ps(bounds.hi, _mm256_max_ps(bounds.lo, y));
-}
-
-template <Approximate kApproximate>
-__m256 ClippedGeluFp32(__m256 x, const Bounds& bounds) {
-  const __m256 y = ClippedGelu<kApproximate>(x, bounds);
-  const __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
-  const __m256 quiet_nan = _mm256_or_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32(kF32QuietBit)));
-  return _mm256_blendv_ps(y, quiet_nan, nan);
 }
 
 template <Approximate kApproximate>
@@ -136,13 +128,23 @@ void RunFp32(const Segment& segment, size_t begin, size_t end, const Bounds& bou
   const float* in = static_cast<const float*>(segment.input);
   float* out = static_cast<float*>(segment.output);
   size_t i = begin;
+  for (; i + 4 * kLanes <= end; i += 4 * kLanes) {
+    const __m256 y0 = ClippedGelu<kApproximate>(_mm256_loadu_ps(in + i), bounds);
+    const __m256 y1 = ClippedGelu<kApproximate>(_mm256_loadu_ps(in + i + kLanes), bounds);
+    const __m256 y2 = ClippedGelu<kApproximate>(_mm256_loadu_ps(in + i + 2 * kLanes), bounds);
+    const __m256 y3 = ClippedGelu<kApproximate>(_mm256_loadu_ps(in + i + 3 * kLanes), bounds);
+    _mm256_storeu_ps(out + i, y0);
+    _mm256_storeu_ps(out + i + kLanes, y1);
+    _mm256_storeu_ps(out + i + 2 * kLanes, y2);
+    _mm256_storeu_ps(out + i + 3 * kLanes, y3);
+  }
   for (; i + kLanes <= end; i += kLanes) {
-    _mm256_storeu_ps(out + i, ClippedGeluFp32<kApproximate>(_mm256_loadu_ps(in + i), bounds));
+    _mm256_storeu_ps(out + i, ClippedGelu<kApproximate>(_mm256_loadu_ps(in + i), bounds));
   }
   if (i < end) {
     float block[kLanes] = {};
     std::memcpy(block, in + i, (end - i) * sizeof(float));
-    _mm256_storeu_ps(block, ClippedGeluFp32<kApproximate>(_mm256_loadu_ps(block), bounds));
+    _mm256_storeu_ps(block, ClippedGelu<kApproximate>(_mm256_loadu_ps(block), bounds));
     std::memcpy(out + i, block, (end - i) * sizeof(float));
   }
 }

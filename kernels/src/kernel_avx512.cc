@@ -16,7 +16,9 @@ namespace {
 __m512 Set(float v) { return _mm512_set1_ps(v); }
 __m512d SetD(double v) { return _mm512_set1_pd(v); }
 
-__m512 GeluErf(__m512 x) {
+// Inlined so the unrolled loops below can interleave independent vectors: the formula is one long
+// dependency chain (~130 cycles), and the out-of-order window alone does not hide it.
+[[gnu::always_inline]] inline __m512 GeluErf(__m512 x) {
   const __m512 a = _mm512_min_ps(_mm512_abs_ps(x), Set(kAMax));
   const __m512 r = _mm512_div_ps(Set(1.0f), _mm512_add_ps(a, Set(2.0f)));
   __m512 q = _mm512_mul_ps(_mm512_sub_ps(a, Set(2.0f)), r);
@@ -28,14 +30,11 @@ __m512 GeluErf(__m512 x) {
   const __m512 f0 = _mm512_mul_ps(h, _mm512_add_ps(r, r));
   const __m512 f_residual =
       _mm512_fnmadd_ps(f0, a, _mm512_fmadd_ps(f0, Set(-2.0f), _mm512_add_ps(h, h)));
-  const __m512 sq = _mm512_mul_ps(a, a);
-  const __m512 sq_lo = _mm512_fmsub_ps(a, a, sq);
-  const __m512 u = _mm512_mul_ps(sq, Set(-0.5f));
-  const __m512 u_lo = _mm512_mul_ps(sq_lo, Set(-0.5f));
+  const __m512 half_a = _mm512_mul_ps(a, Set(-0.5f));
+  const __m512 u = _mm512_mul_ps(a, half_a);
+  const __m512 u_lo = _mm512_fmsub_ps(a, half_a, u);
   const __m512 shifted = _mm512_fmadd_ps(u, Set(kLog2e), Set(kRoundMagic));
   const __m512 n = _mm512_sub_ps(shifted, Set(kRoundMagic));
-  const __m512i n_int =
-      _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_castps_si512(Set(kRoundMagic)));
   __m512 t = _mm512_fmadd_ps(n, Set(-kLn2Hi), u);
   t = _mm512_fmadd_ps(n, Set(-kLn2Lo), t);
   t = _mm512_add_ps(t, u_lo);
@@ -43,17 +42,11 @@ __m512 GeluErf(__m512 x) {
   for (int j = kExpDegree - 1; j >= 0; --j) p = _mm512_fmadd_ps(p, t, Set(kExpP[j]));
   const __m512 s =
       _mm512_add_ps(f0, _mm512_fmadd_ps(f0, _mm512_mul_ps(t, p), _mm512_mul_ps(f_residual, r)));
-  const __m512 scale = _mm512_castsi512_ps(
-      _mm512_slli_epi32(_mm512_add_epi32(n_int, _mm512_set1_epi32(kScaleBias + 127)), 23));
-  const __m512 x_clamped = _mm512_max_ps(x, Set(-kAMax));
-  const __m512 y_negative =
-      _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(x_clamped, s), scale), Set(kScaleDown));
-  const __m512 y_positive = _mm512_mul_ps(
-      x, _mm512_sub_ps(Set(1.0f), _mm512_mul_ps(_mm512_mul_ps(s, scale), Set(kScaleDown))));
-  const __mmask16 negative = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
-  const __m512 y = _mm512_mask_blend_ps(negative, y_positive, y_negative);
-  const __mmask16 tiny = _mm512_cmp_ps_mask(a, Set(kTinyA), _CMP_LT_OQ);
-  return _mm512_mask_blend_ps(tiny, y, _mm512_mul_ps(x, Set(0.5f)));
+  // vscalefps rounds v * 2^n once: the value of kernel_scalar.cc's ScaleByPowerOfTwo.
+  const __m512 y_negative = _mm512_scalef_ps(_mm512_fnmsub_ps(a, s, _mm512_setzero_ps()), n);
+  const __m512 y_positive = _mm512_fnmadd_ps(a, _mm512_scalef_ps(s, n), x);
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), y_positive,
+                              y_negative);
 }
 
 __m512d ExpD(__m512d z) {
@@ -71,7 +64,7 @@ __m512d ExpD(__m512d z) {
 }
 
 __m256 GeluTanhHalf(__m256 x) {
-  const __m512d x_low = _mm512_max_pd(_mm512_cvtps_pd(x), SetD(-kTanhXMax));
+  const __m512d x_low = _mm512_max_pd(SetD(-kTanhXMax), _mm512_cvtps_pd(x));
   const __m512d x_exp = _mm512_min_pd(x_low, SetD(kTanhXMax));
   const __m512d z = _mm512_mul_pd(
       x_exp, _mm512_fmadd_pd(_mm512_mul_pd(x_exp, x_exp), SetD(kTanhK2), SetD(kTanhK1)));
@@ -90,20 +83,12 @@ struct Bounds {
   __m512 hi;
 };
 
-// gelu, then torch.clamp's max(y, lo), min(., hi). NaN inputs are fixed up by the callers.
+// gelu, then torch.clamp's max(y, lo), min(., hi). A NaN x comes out as the same NaN, quieted, as
+// in kernel_scalar.cc (max/min return their second operand when unordered).
 template <Approximate kApproximate>
-__m512 ClippedGelu(__m512 x, const Bounds& bounds) {
+[[gnu::always_inline]] inline __m512 ClippedGelu(__m512 x, const Bounds& bounds) {
   const __m512 y = kApproximate == Approximate::kTanh ? GeluTanh(x) : GeluErf(x);
   return _mm512_min_ps(bounds.hi, _mm512_max_ps(bounds.lo, y));
-}
-
-template <Approximate kApproximate>
-__m512 ClippedGeluFp32(__m512 x, const Bounds& bounds) {
-  const __m512 y = ClippedGelu<kApproximate>(x, bounds);
-  const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-  const __m512 quiet_nan =
-      _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(x), _mm512_set1_epi32(kF32QuietBit)));
-  return _mm512_mask_mov_ps(y, nan, quiet_nan);
 }
 
 template <Approximate kApproximate>
@@ -137,13 +122,23 @@ void RunFp32(const Segment& segment, size_t begin, size_t end, const Bounds& bou
   const float* in = static_cast<const float*>(segment.input);
   float* out = static_cast<float*>(segment.output);
   size_t i = begin;
+  for (; i + 4 * kLanes <= end; i += 4 * kLanes) {
+    const __m512 y0 = ClippedGelu<kApproximate>(_mm512_loadu_ps(in + i), bounds);
+    const __m512 y1 = ClippedGelu<kApproximate>(_mm512_loadu_ps(in + i + kLanes), bounds);
+    const __m512 y2 = ClippedGelu<kApproximate>(_mm512_loadu_ps(in + i + 2 * kLanes), bounds);
+    const __m512 y3 = ClippedGelu<kApproximate>(_mm512_loadu_ps(in + i + 3 * kLanes), bounds);
+    _mm512_storeu_ps(out + i, y0);
+    _mm512_storeu_ps(out + i + kLanes, y1);
+    _mm512_storeu_ps(out + i + 2 * kLanes, y2);
+    _mm512_storeu_ps(out + i + 3 * kLanes, y3);
+  }
   for (; i + kLanes <= end; i += kLanes) {
-    _mm512_storeu_ps(out + i, ClippedGeluFp32<kApproximate>(_mm512_loadu_ps(in + i), bounds));
+    _mm512_storeu_ps(out + i, ClippedGelu<kApproximate>(_mm512_loadu_ps(in + i), bounds));
   }
   if (i < end) {
     const __mmask16 mask = TailMask(end - i);
     const __m512 x = _mm512_maskz_loadu_ps(mask, in + i);
-    _mm512_mask_storeu_ps(out + i, mask, ClippedGeluFp32<kApproximate>(x, bounds));
+    _mm512_mask_storeu_ps(out + i, mask, ClippedGelu<kApproximate>(x, bounds));
   }
 }
 

@@ -20,6 +20,13 @@ float MaxPs(float a, float b) { return a > b ? a : b; }
 double MinPd(double a, double b) { return a < b ? a : b; }
 double MaxPd(double a, double b) { return a > b ? a : b; }
 
+// v * 2^n rounded once, for the range the formula produces (v * 2^(n + kScaleBias) is normal):
+// the value AVX-512's vscalefps computes.
+float ScaleByPowerOfTwo(float v, int32_t n) {
+  const float scale = std::bit_cast<float>(static_cast<uint32_t>(n + kScaleBias + 127) << 23);
+  return (v * scale) * kScaleDown;
+}
+
 float GeluErf(float x) {
   const float a = MinPs(std::fabs(x), kAMax);
   // F(a) = Phi(-a) * exp(a^2 / 2) = 2 H(q) / (a + 2).
@@ -30,14 +37,13 @@ float GeluErf(float x) {
   q = std::fma(r, q_residual, q);
   float h = kH[kHDegree];
   for (int j = kHDegree - 1; j >= 0; --j) h = std::fma(h, q, kH[j]);
-  // F = 2h / (a + 2) = f0 + f_residual * r, the residual 2h - f0 (a + 2) again exact.
+  // F = 2h / (a + 2) = f0 + f_residual * r, the residual 2h - f0 (a + 2) exact.
   const float f0 = h * (r + r);
   const float f_residual = std::fma(f0, -a, std::fma(f0, -2.0f, h + h));
-  // exp(u + u_lo) with u + u_lo = -a^2 / 2 exactly: u = 2^n * exp(t).
-  const float sq = a * a;
-  const float sq_lo = std::fma(a, a, -sq);
-  const float u = sq * -0.5f;
-  const float u_lo = sq_lo * -0.5f;
+  // exp(u + u_lo) = 2^n * exp(t), where u + u_lo = a * (-a/2) exactly.
+  const float half_a = a * -0.5f;
+  const float u = a * half_a;
+  const float u_lo = std::fma(a, half_a, -u);
   const float shifted = std::fma(u, kLog2e, kRoundMagic);
   const float n = shifted - kRoundMagic;
   const int32_t n_int = std::bit_cast<int32_t>(shifted) - std::bit_cast<int32_t>(kRoundMagic);
@@ -49,12 +55,14 @@ float GeluErf(float x) {
   // Phi(-a) = s * 2^n with s = F * exp(t) = (f0 + f_residual * r) * (1 + t p), summed so that only
   // the last addition rounds at full magnitude.
   const float s = f0 + std::fma(f0, t * p, f_residual * r);
-  const float scale = std::bit_cast<float>(static_cast<uint32_t>(n_int + kScaleBias + 127) << 23);
-  const float x_clamped = MaxPs(x, -kAMax);
-  const float y_negative = ((x_clamped * s) * scale) * kScaleDown;
-  const float y_positive = x * (1.0f - (s * scale) * kScaleDown);
-  const float y = x < 0.0f ? y_negative : y_positive;
-  return a < kTinyA ? x * 0.5f : y;
+  // x < 0 (then -a = max(x, -kAMax)): -(a s) 2^n, scaled last so a subnormal result is rounded
+  // once. Beyond kAMax the result rounds to -0 anyway.
+  const float y_negative = ScaleByPowerOfTwo(std::fma(-a, s, -0.0f), n_int);
+  // x >= 0: x - a Phi(-a) in one rounding; a = min(x, kAMax) keeps +inf at +inf (beyond kAMax the
+  // product is far below half an ulp of x). A NaN x propagates through the addend, and
+  // -0 - 0 * 0.5 = -0 keeps gelu(-0) = -0.
+  const float y_positive = std::fma(-a, ScaleByPowerOfTwo(s, n_int), x);
+  return x < 0.0f ? y_negative : y_positive;
 }
 
 double ExpD(double z) {
@@ -69,7 +77,8 @@ double ExpD(double z) {
 }
 
 float GeluTanh(float x) {
-  const double x_low = MaxPd(static_cast<double>(x), -kTanhXMax);
+  // Operand order keeps a NaN x (maxpd returns its second operand when unordered).
+  const double x_low = MaxPd(-kTanhXMax, static_cast<double>(x));
   const double x_exp = MinPd(x_low, kTanhXMax);
   const double z = x_exp * std::fma(x_exp * x_exp, kTanhK2, kTanhK1);
   return static_cast<float>(x_low / (1.0 + ExpD(z)));
@@ -78,10 +87,9 @@ float GeluTanh(float x) {
 // torch.clamp: max(y, lo) then min(., hi).
 float Clip(float y, float lo, float hi) { return MinPs(hi, MaxPs(lo, y)); }
 
+// A NaN input comes out as the same NaN, quieted: every operation it meets has it as the only NaN
+// operand, which x86 (scalar and vector alike) passes through with the quiet bit set.
 float ClippedGelu(float x, Approximate approximate, float lo, float hi) {
-  if (std::isnan(x)) {
-    return std::bit_cast<float>(std::bit_cast<uint32_t>(x) | kF32QuietBit);
-  }
   return Clip(approximate == Approximate::kTanh ? GeluTanh(x) : GeluErf(x), lo, hi);
 }
 

@@ -110,7 +110,9 @@ TEST(Run, ForcedIsaMustBeSupported) {
     options.isa = isa;
     const absl::Status status = kernels::Run({Segment{&x, &y, 1, DType::kFP32, {}}}, options);
     EXPECT_EQ(status.ok(), IsaSupported(isa)) << IsaName(isa);
-    if (!status.ok()) EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+    if (!status.ok()) {
+      EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+    }
   }
   EXPECT_TRUE(IsaSupported(Isa::kScalar));
   EXPECT_TRUE(IsaSupported(ActiveIsa()));
