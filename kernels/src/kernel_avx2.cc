@@ -22,17 +22,16 @@ __m256d SetD(double v) { return _mm256_set1_pd(v); }
 [[gnu::always_inline]] inline __m256 GeluErf(__m256 x) {
   const __m256 a = _mm256_min_ps(
       _mm256_and_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))), Set(kAMax));
-  const __m256 r = _mm256_div_ps(Set(1.0f), _mm256_add_ps(a, Set(2.0f)));
-  __m256 q = _mm256_mul_ps(_mm256_sub_ps(a, Set(2.0f)), r);
+  const __m256 half_a = _mm256_mul_ps(a, Set(-0.5f));
+  const __m256 r2 = _mm256_div_ps(Set(2.0f), _mm256_add_ps(a, Set(2.0f)));
+  __m256 q = _mm256_mul_ps(_mm256_fmadd_ps(a, Set(0.5f), Set(-1.0f)), r2);
   const __m256 q_residual =
-      _mm256_fnmadd_ps(q, a, _mm256_fmadd_ps(_mm256_add_ps(q, Set(1.0f)), Set(-2.0f), a));
-  q = _mm256_fmadd_ps(r, q_residual, q);
+      _mm256_fmsub_ps(q, half_a, _mm256_add_ps(_mm256_add_ps(q, Set(1.0f)), half_a));
+  q = _mm256_fmadd_ps(r2, q_residual, q);
   __m256 h = Set(kH[kHDegree]);
   for (int j = kHDegree - 1; j >= 0; --j) h = _mm256_fmadd_ps(h, q, Set(kH[j]));
-  const __m256 f0 = _mm256_mul_ps(h, _mm256_add_ps(r, r));
-  const __m256 f_residual =
-      _mm256_fnmadd_ps(f0, a, _mm256_fmadd_ps(f0, Set(-2.0f), _mm256_add_ps(h, h)));
-  const __m256 half_a = _mm256_mul_ps(a, Set(-0.5f));
+  const __m256 f0 = _mm256_mul_ps(h, r2);
+  const __m256 f_residual = _mm256_fmadd_ps(f0, half_a, _mm256_sub_ps(h, f0));
   const __m256 u = _mm256_mul_ps(a, half_a);
   const __m256 u_lo = _mm256_fmsub_ps(a, half_a, u);
   const __m256 shifted = _mm256_fmadd_ps(u, Set(kLog2e), Set(kRoundMagic));
@@ -45,7 +44,7 @@ __m256d SetD(double v) { return _mm256_set1_pd(v); }
   __m256 p = Set(kExpP[kExpDegree]);
   for (int j = kExpDegree - 1; j >= 0; --j) p = _mm256_fmadd_ps(p, t, Set(kExpP[j]));
   const __m256 s =
-      _mm256_add_ps(f0, _mm256_fmadd_ps(f0, _mm256_mul_ps(t, p), _mm256_mul_ps(f_residual, r)));
+      _mm256_add_ps(f0, _mm256_fmadd_ps(f0, _mm256_mul_ps(t, p), _mm256_mul_ps(f_residual, r2)));
   const __m256 scale = _mm256_castsi256_ps(
       _mm256_slli_epi32(_mm256_add_epi32(n_int, _mm256_set1_epi32(kScaleBias + 127)), 23));
   const auto scale_by_power_of_two = [&](__m256 v) {

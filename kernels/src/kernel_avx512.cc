@@ -20,17 +20,16 @@ __m512d SetD(double v) { return _mm512_set1_pd(v); }
 // dependency chain (~130 cycles), and the out-of-order window alone does not hide it.
 [[gnu::always_inline]] inline __m512 GeluErf(__m512 x) {
   const __m512 a = _mm512_min_ps(_mm512_abs_ps(x), Set(kAMax));
-  const __m512 r = _mm512_div_ps(Set(1.0f), _mm512_add_ps(a, Set(2.0f)));
-  __m512 q = _mm512_mul_ps(_mm512_sub_ps(a, Set(2.0f)), r);
+  const __m512 half_a = _mm512_mul_ps(a, Set(-0.5f));
+  const __m512 r2 = _mm512_div_ps(Set(2.0f), _mm512_add_ps(a, Set(2.0f)));
+  __m512 q = _mm512_mul_ps(_mm512_fmadd_ps(a, Set(0.5f), Set(-1.0f)), r2);
   const __m512 q_residual =
-      _mm512_fnmadd_ps(q, a, _mm512_fmadd_ps(_mm512_add_ps(q, Set(1.0f)), Set(-2.0f), a));
-  q = _mm512_fmadd_ps(r, q_residual, q);
+      _mm512_fmsub_ps(q, half_a, _mm512_add_ps(_mm512_add_ps(q, Set(1.0f)), half_a));
+  q = _mm512_fmadd_ps(r2, q_residual, q);
   __m512 h = Set(kH[kHDegree]);
   for (int j = kHDegree - 1; j >= 0; --j) h = _mm512_fmadd_ps(h, q, Set(kH[j]));
-  const __m512 f0 = _mm512_mul_ps(h, _mm512_add_ps(r, r));
-  const __m512 f_residual =
-      _mm512_fnmadd_ps(f0, a, _mm512_fmadd_ps(f0, Set(-2.0f), _mm512_add_ps(h, h)));
-  const __m512 half_a = _mm512_mul_ps(a, Set(-0.5f));
+  const __m512 f0 = _mm512_mul_ps(h, r2);
+  const __m512 f_residual = _mm512_fmadd_ps(f0, half_a, _mm512_sub_ps(h, f0));
   const __m512 u = _mm512_mul_ps(a, half_a);
   const __m512 u_lo = _mm512_fmsub_ps(a, half_a, u);
   const __m512 shifted = _mm512_fmadd_ps(u, Set(kLog2e), Set(kRoundMagic));
@@ -41,12 +40,12 @@ __m512d SetD(double v) { return _mm512_set1_pd(v); }
   __m512 p = Set(kExpP[kExpDegree]);
   for (int j = kExpDegree - 1; j >= 0; --j) p = _mm512_fmadd_ps(p, t, Set(kExpP[j]));
   const __m512 s =
-      _mm512_add_ps(f0, _mm512_fmadd_ps(f0, _mm512_mul_ps(t, p), _mm512_mul_ps(f_residual, r)));
+      _mm512_add_ps(f0, _mm512_fmadd_ps(f0, _mm512_mul_ps(t, p), _mm512_mul_ps(f_residual, r2)));
   // vscalefps rounds v * 2^n once: the value of kernel_scalar.cc's ScaleByPowerOfTwo.
-  const __m512 y_negative = _mm512_scalef_ps(_mm512_fnmsub_ps(a, s, _mm512_setzero_ps()), n);
+  // y_positive, replaced by the scaled negative form in the lanes where x < 0.
   const __m512 y_positive = _mm512_fnmadd_ps(a, _mm512_scalef_ps(s, n), x);
-  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), y_positive,
-                              y_negative);
+  return _mm512_mask_scalef_ps(y_positive, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ),
+                               _mm512_fnmsub_ps(a, s, _mm512_setzero_ps()), n);
 }
 
 __m512d ExpD(__m512d z) {

@@ -29,19 +29,19 @@ float ScaleByPowerOfTwo(float v, int32_t n) {
 
 float GeluErf(float x) {
   const float a = MinPs(std::fabs(x), kAMax);
-  // F(a) = Phi(-a) * exp(a^2 / 2) = 2 H(q) / (a + 2).
-  const float r = 1.0f / (a + 2.0f);
-  float q = (a - 2.0f) * r;
-  // One correction step with the exact residual (a - 2) - q (a + 2): q to within half an ulp.
-  const float q_residual = std::fma(q, -a, std::fma(q + 1.0f, -2.0f, a));
-  q = std::fma(r, q_residual, q);
+  const float half_a = a * -0.5f;
+  // F(a) = Phi(-a) * exp(a^2 / 2) = H(q) * r2 with r2 = 2 / (a + 2), q = (a - 2) / (a + 2).
+  const float r2 = 2.0f / (a + 2.0f);
+  float q = std::fma(a, 0.5f, -1.0f) * r2;
+  // One correction step with the residual ((a - 2) - q (a + 2)) / 2 = q (-a/2) - (q + 1 - a/2).
+  const float q_residual = std::fma(q, half_a, -((q + 1.0f) + half_a));
+  q = std::fma(r2, q_residual, q);
   float h = kH[kHDegree];
   for (int j = kHDegree - 1; j >= 0; --j) h = std::fma(h, q, kH[j]);
-  // F = 2h / (a + 2) = f0 + f_residual * r, the residual 2h - f0 (a + 2) exact.
-  const float f0 = h * (r + r);
-  const float f_residual = std::fma(f0, -a, std::fma(f0, -2.0f, h + h));
+  // F = f0 + f_residual * r2 with the residual h - f0 (a + 2) / 2 = f0 (-a/2) + (h - f0).
+  const float f0 = h * r2;
+  const float f_residual = std::fma(f0, half_a, h - f0);
   // exp(u + u_lo) = 2^n * exp(t), where u + u_lo = a * (-a/2) exactly.
-  const float half_a = a * -0.5f;
   const float u = a * half_a;
   const float u_lo = std::fma(a, half_a, -u);
   const float shifted = std::fma(u, kLog2e, kRoundMagic);
@@ -52,9 +52,9 @@ float GeluErf(float x) {
   t = t + u_lo;
   float p = kExpP[kExpDegree];
   for (int j = kExpDegree - 1; j >= 0; --j) p = std::fma(p, t, kExpP[j]);
-  // Phi(-a) = s * 2^n with s = F * exp(t) = (f0 + f_residual * r) * (1 + t p), summed so that only
-  // the last addition rounds at full magnitude.
-  const float s = f0 + std::fma(f0, t * p, f_residual * r);
+  // Phi(-a) = s * 2^n with s = F * exp(t) = (f0 + f_residual * r2) * (1 + t p), summed so that
+  // only the last addition rounds at full magnitude.
+  const float s = f0 + std::fma(f0, t * p, f_residual * r2);
   // x < 0 (then -a = max(x, -kAMax)): -(a s) 2^n, scaled last so a subnormal result is rounded
   // once. Beyond kAMax the result rounds to -0 anyway.
   const float y_negative = ScaleByPowerOfTwo(std::fma(-a, s, -0.0f), n_int);
