@@ -114,11 +114,11 @@ void PrintTable(std::ostream& out, const RunDescription& run,
         continue;
       }
       const ServerBreakdown& s = *l.server;
-      out << absl::StrFormat("%-10g %9.0f %11.3f %9.3f %11.3f %8.0f %13.2f %13.0f %s\n", l.level,
-                             s.requests, s.mean_request_s * 1e3, s.mean_queue_s * 1e3,
-                             s.mean_compute_s * 1e3, s.batches, s.mean_batch_requests,
-                             s.mean_batch_elements,
-                             absl::StrJoin(s.requests_by_code, ",", absl::PairFormatter("=")));
+      out << absl::StrFormat(
+          "%-10g %9.0f %11.3f %9.3f %9.3f %11.3f %10.3f %8.0f %11.2f %12.0f %s\n", l.level,
+          s.requests, s.mean_request_s * 1e3, s.mean_input_s * 1e3, s.mean_queue_s * 1e3,
+          s.mean_compute_s * 1e3, s.mean_output_s * 1e3, s.batches, s.mean_batch_requests,
+          s.mean_batch_elements, absl::StrJoin(s.requests_by_code, ",", absl::PairFormatter("=")));
       if (!s.missing.empty()) {
         out << absl::StrFormat("           (not exported by the server: %s)\n",
                                absl::StrJoin(s.missing, ", "));
@@ -149,8 +149,9 @@ std::string ToCsv(const RunDescription& run, const std::vector<LevelResult>& lev
       "label,target,mode,level,window_s,requests,ok,errors,throughput_rps,latency_min_ms,"
       "latency_mean_ms,latency_p50_ms,latency_p90_ms,latency_p95_ms,latency_p99_ms,"
       "latency_p999_ms,latency_max_ms,offered_rps,late_sends,send_lateness_max_ms,verified,"
-      "mismatches,server_requests,server_request_ms,server_queue_ms,server_compute_ms,"
-      "server_batch_requests,server_batch_elements,errors_by_code\n";
+      "mismatches,server_requests,server_request_ms,server_input_ms,server_queue_ms,"
+      "server_compute_ms,server_output_ms,server_batch_requests,server_batch_elements,"
+      "errors_by_code\n";
   for (const LevelResult& l : levels) {
     const LatencyHistogram& h = l.latency_ns;
     absl::StrAppend(&csv, CsvField(run.label), ",", CsvField(run.target), ",",
@@ -170,12 +171,13 @@ std::string ToCsv(const RunDescription& run, const std::vector<LevelResult>& lev
     absl::StrAppend(&csv, ",", l.verified, ",", l.mismatches);
     if (l.server) {
       const ServerBreakdown& s = *l.server;
-      absl::StrAppend(&csv, absl::StrFormat(",%.0f,%.6f,%.6f,%.6f,%.3f,%.1f", s.requests,
-                                            s.mean_request_s * 1e3, s.mean_queue_s * 1e3,
-                                            s.mean_compute_s * 1e3, s.mean_batch_requests,
-                                            s.mean_batch_elements));
+      absl::StrAppend(
+          &csv, absl::StrFormat(",%.0f,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f", s.requests,
+                                s.mean_request_s * 1e3, s.mean_input_s * 1e3, s.mean_queue_s * 1e3,
+                                s.mean_compute_s * 1e3, s.mean_output_s * 1e3,
+                                s.mean_batch_requests, s.mean_batch_elements));
     } else {
-      absl::StrAppend(&csv, ",,,,,,");
+      absl::StrAppend(&csv, ",,,,,,,,");
     }
     absl::StrAppend(&csv, ",", CsvField(ErrorsByCode(l)), "\n");
   }
@@ -231,8 +233,10 @@ nlohmann::json ToJson(const RunDescription& run, const std::vector<LevelResult>&
       const ServerBreakdown& s = *l.server;
       level["server"] = {{"requests", s.requests},
                          {"mean_request_ms", s.mean_request_s * 1e3},
+                         {"mean_input_ms", s.mean_input_s * 1e3},
                          {"mean_queue_ms", s.mean_queue_s * 1e3},
                          {"mean_compute_ms", s.mean_compute_s * 1e3},
+                         {"mean_output_ms", s.mean_output_s * 1e3},
                          {"batches", s.batches},
                          {"mean_batch_requests", s.mean_batch_requests},
                          {"mean_batch_elements", s.mean_batch_elements},

@@ -150,7 +150,9 @@ ServerBreakdown Difference(const MetricsSnapshot& before, const MetricsSnapshot&
     *mean = dcount > 0 ? dsum / dcount : 0;
   };
   histogram("cgelu_request_duration_seconds", &out.mean_request_s, &out.requests);
+  histogram("cgelu_input_preparation_duration_seconds", &out.mean_input_s, nullptr);
   histogram("cgelu_queue_duration_seconds", &out.mean_queue_s, nullptr);
+  histogram("cgelu_output_preparation_duration_seconds", &out.mean_output_s, nullptr);
   histogram("cgelu_compute_duration_seconds", &out.mean_compute_s, nullptr);
   histogram("cgelu_batch_size_requests", &out.mean_batch_requests, &out.batches);
   histogram("cgelu_batch_size_elements", &out.mean_batch_elements, nullptr);

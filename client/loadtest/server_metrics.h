@@ -42,8 +42,10 @@ absl::StatusOr<MetricsSnapshot> Scrape(const std::string& url);
 struct ServerBreakdown {
   double requests = 0;        // cgelu_request_duration_seconds_count delta
   double mean_request_s = 0;  // arrival to Finish()
+  double mean_input_s = 0;    // parse and validate
   double mean_queue_s = 0;    // enqueue to batch closed
   double mean_compute_s = 0;  // per batch
+  double mean_output_s = 0;   // after the kernel to Finish()
   double batches = 0;
   double mean_batch_requests = 0;
   double mean_batch_elements = 0;

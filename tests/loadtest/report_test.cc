@@ -37,7 +37,15 @@ RunDescription SampleRun() {
 
 TEST(ReportTest, TableShowsEveryLevelAndTheErrorsByCode) {
   std::vector<LevelResult> levels = {Level(1, 100, 1'000'000), Level(8, 400, 2'000'000)};
-  levels[1].server = ServerBreakdown{400, 0.0015, 0.0004, 0.0008, 100, 4, 16384, {{"OK", 400}}, {}};
+  levels[1].server = ServerBreakdown{.requests = 400,
+                                     .mean_request_s = 0.0015,
+                                     .mean_queue_s = 0.0004,
+                                     .mean_compute_s = 0.0008,
+                                     .batches = 100,
+                                     .mean_batch_requests = 4,
+                                     .mean_batch_elements = 16384,
+                                     .requests_by_code = {{"OK", 400}},
+                                     .missing = {}};
   std::ostringstream out;
   PrintTable(out, SampleRun(), levels, "http://127.0.0.1:8002/metrics");
   const std::string table = out.str();

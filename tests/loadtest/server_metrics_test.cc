@@ -20,6 +20,10 @@ cgelu_batch_size_requests_sum{model="clipped_gelu"} 10
 cgelu_batch_size_requests_count{model="clipped_gelu"} 4
 cgelu_batch_size_elements_sum{model="clipped_gelu"} 40960
 cgelu_batch_size_elements_count{model="clipped_gelu"} 4
+cgelu_input_preparation_duration_seconds_sum{model="clipped_gelu"} 0.001
+cgelu_input_preparation_duration_seconds_count{model="clipped_gelu"} 10
+cgelu_output_preparation_duration_seconds_sum{model="clipped_gelu"} 0.002
+cgelu_output_preparation_duration_seconds_count{model="clipped_gelu"} 10
 cgelu_requests_total{model="clipped_gelu",code="OK"} 10
 )";
 
@@ -36,6 +40,10 @@ cgelu_batch_size_requests_sum{model="clipped_gelu"} 110
 cgelu_batch_size_requests_count{model="clipped_gelu"} 29
 cgelu_batch_size_elements_sum{model="clipped_gelu"} 450560
 cgelu_batch_size_elements_count{model="clipped_gelu"} 29
+cgelu_input_preparation_duration_seconds_sum{model="clipped_gelu"} 0.006
+cgelu_input_preparation_duration_seconds_count{model="clipped_gelu"} 110
+cgelu_output_preparation_duration_seconds_sum{model="clipped_gelu"} 0.004
+cgelu_output_preparation_duration_seconds_count{model="clipped_gelu"} 110
 cgelu_requests_total{model="clipped_gelu",code="OK"} 108
 cgelu_requests_total{model="clipped_gelu",code="UNAVAILABLE"} 2
 )";
@@ -76,6 +84,8 @@ TEST(DifferenceTest, MeansAreSumDeltaOverCountDeltaForTheModel) {
   EXPECT_DOUBLE_EQ(b.mean_request_s, 0.2 / 100);
   EXPECT_DOUBLE_EQ(b.mean_queue_s, 0.01 / 100);  // the "other" model is left out
   EXPECT_DOUBLE_EQ(b.mean_compute_s, 0.025 / 25);
+  EXPECT_DOUBLE_EQ(b.mean_input_s, 0.005 / 100);
+  EXPECT_DOUBLE_EQ(b.mean_output_s, 0.002 / 100);
   EXPECT_DOUBLE_EQ(b.batches, 25);
   EXPECT_DOUBLE_EQ(b.mean_batch_requests, 4);
   EXPECT_DOUBLE_EQ(b.mean_batch_elements, 16384);
@@ -87,7 +97,7 @@ TEST(DifferenceTest, ReportsFamiliesTheServerDoesNotExport) {
   auto other = ParsePrometheusText("process_cpu_seconds_total 3\n");
   ASSERT_TRUE(other.ok());
   const ServerBreakdown b = Difference({*other}, {*other}, "clipped_gelu");
-  EXPECT_EQ(b.missing.size(), 6u);
+  EXPECT_EQ(b.missing.size(), 8u);
   EXPECT_EQ(b.requests, 0);
 }
 
