@@ -41,8 +41,8 @@ __m512d SetD(double v) { return _mm512_set1_pd(v); }
   for (int j = kExpDegree - 1; j >= 0; --j) p = _mm512_fmadd_ps(p, t, Set(kExpP[j]));
   const __m512 s =
       _mm512_add_ps(f0, _mm512_fmadd_ps(f0, _mm512_mul_ps(t, p), _mm512_mul_ps(f_residual, r2)));
-  // vscalefps rounds v * 2^n once: the value of kernel_scalar.cc's ScaleByPowerOfTwo.
-  // y_positive, replaced by the scaled negative form in the lanes where x < 0.
+  // vscalefps rounds v * 2^n once, the value of kernel_scalar.cc's ScaleByPowerOfTwo. The x >= 0
+  // form is computed everywhere and replaced by the x < 0 form in the lanes where x < 0.
   const __m512 y_positive = _mm512_fnmadd_ps(a, _mm512_scalef_ps(s, n), x);
   return _mm512_mask_scalef_ps(y_positive, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ),
                                _mm512_fnmsub_ps(a, s, _mm512_setzero_ps()), n);
