@@ -46,6 +46,20 @@ double NiceStep(double span, int target) {
   return 10 * power;
 }
 
+// The nearest 1, 2 or 5 times a power of ten at or above (`up`) or at or below `v` > 0.
+double LogTick(double v, bool up) {
+  const double power = std::pow(10.0, std::floor(std::log10(v)));
+  if (up) {
+    for (double m : {1.0, 2.0, 5.0, 10.0}) {
+      if (m * power >= v * (1 - 1e-12)) return m * power;
+    }
+  }
+  for (double m : {5.0, 2.0, 1.0}) {
+    if (m * power <= v * (1 + 1e-12)) return m * power;
+  }
+  return power;
+}
+
 std::string FormatTick(double v) { return absl::StrFormat("%g", v); }
 
 }  // namespace
@@ -304,8 +318,8 @@ std::string RenderSvg(const std::vector<ChartSeries>& series, const std::string&
   const double x_step = NiceStep(max_x * 1.05, 6);
   const double x_max = std::ceil(max_x * 1.05 / x_step) * x_step;
   // Latency on a log axis: a sweep spans orders of magnitude.
-  const double y_lo = std::pow(10.0, std::floor(std::log10(min_y / 1.2)));
-  const double y_hi = std::pow(10.0, std::ceil(std::log10(max_y * 1.2)));
+  const double y_lo = LogTick(min_y / 1.2, /*up=*/false);
+  const double y_hi = LogTick(max_y * 1.2, /*up=*/true);
   auto px = [&](double x) { return kLeft + x / x_max * plot_w; };
   auto py = [&](double y) {
     return kTop + plot_h -
@@ -326,9 +340,11 @@ std::string RenderSvg(const std::vector<ChartSeries>& series, const std::string&
                               px(x), kTop, px(x), kTop + plot_h, px(x), kTop + plot_h + 18,
                               FormatTick(x)));
   }
-  for (double decade = y_lo; decade < y_hi * 1.001; decade *= 10) {
+  for (double decade = std::pow(10.0, std::floor(std::log10(y_lo))); decade < y_hi * 1.001;
+       decade *= 10) {
     for (double m : {1.0, 2.0, 5.0}) {
       const double y = decade * m;
+      if (y < y_lo * 0.999) continue;
       if (y > y_hi * 1.001) break;
       absl::StrAppend(
           &svg, absl::StrFormat("<line x1=\"%g\" y1=\"%.1f\" x2=\"%g\" y2=\"%.1f\" stroke=\"%s\"/>"
@@ -362,13 +378,12 @@ std::string RenderSvg(const std::vector<ChartSeries>& series, const std::string&
                     points, color, p99 ? " stroke-dasharray=\"6 4\"" : ""));
       for (const auto& p : s.points) {
         const double y = p99 ? p.p99_ms : p.p50_ms;
-        absl::StrAppend(
-            &svg,
-            absl::StrFormat(
-                "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"><title>%s %s: %.1f/s, %s "
-                "%.3f ms</title></circle>\n",
-                px(p.throughput_rps), py(y), p99 ? "white" : color, XmlEscape(s.label),
-                XmlEscape(p.level), p.throughput_rps, p99 ? "p99" : "p50", y));
+        absl::StrAppend(&svg, absl::StrFormat("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" "
+                                              "fill=\"%s\" stroke=\"%s\"><title>%s %s: %.1f/s, %s "
+                                              "%.3f ms</title></circle>\n",
+                                              px(p.throughput_rps), py(y), p99 ? "white" : color,
+                                              color, XmlEscape(s.label), XmlEscape(p.level),
+                                              p.throughput_rps, p99 ? "p99" : "p50", y));
         if (p99) {
           absl::StrAppend(
               &svg, absl::StrFormat("<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"%s\" "
