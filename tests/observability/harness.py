@@ -88,8 +88,12 @@ class Processes:
 
     def start(self, name, argv, stderr_path=None):
         stderr = open(stderr_path, "w") if stderr_path else subprocess.DEVNULL
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=stderr, preexec_fn=_die_with_parent)
+        try:
+            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=stderr, preexec_fn=_die_with_parent)
+        finally:
+            if stderr_path:
+                stderr.close()  # the child holds its own copy
         self.children.append((name, process))
         return process
 
