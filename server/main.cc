@@ -146,6 +146,7 @@ int main(int argc, char** argv) {
     metrics_options.backend = backend_name;
     metrics_options.version = CGELU_VERSION;
     metrics_options.models = {options.model.name};
+    metrics_options.max_queue_size = batching.max_queue_size;
     for (auto [csv, out] : {std::pair{&latency_buckets, &metrics_options.latency_buckets_s},
                             std::pair{&batch_requests_buckets, &metrics_options.batch_requests_buckets},
                             std::pair{&batch_elements_buckets, &metrics_options.batch_elements_buckets}}) {
