@@ -82,8 +82,7 @@ void PrintTable(std::ostream& out, const RunDescription& run,
 
   const bool open = !levels.empty() && levels.front().open_loop;
   std::string header = absl::StrFormat("%-10s %10s", open ? "rate/s" : "concurrency", "thru/s");
-  if (open)
-    absl::StrAppend(&header, absl::StrFormat(" %10s %8s %9s", "offered/s", "late", "lateMax"));
+  if (open) absl::StrAppend(&header, absl::StrFormat(" %10s %8s %9s", "sent/s", "late", "lateMax"));
   absl::StrAppend(&header, absl::StrFormat(" %9s %9s %7s %8s %8s %8s %8s %8s %8s %8s %8s",
                                            "requests", "ok", "errors", "min", "mean", "p50", "p90",
                                            "p95", "p99", "p99.9", "max"));
@@ -93,7 +92,7 @@ void PrintTable(std::ostream& out, const RunDescription& run,
     const LatencyHistogram& h = l.latency_ns;
     std::string row = absl::StrFormat("%-10g %10.1f", l.level, l.throughput_rps);
     if (open) {
-      absl::StrAppend(&row, absl::StrFormat(" %10.1f %8d %9.3f", l.offered_rps, l.late_sends,
+      absl::StrAppend(&row, absl::StrFormat(" %10.1f %8d %9.3f", l.sent_rps, l.late_sends,
                                             Ms(l.send_lateness_ns.max())));
     }
     absl::StrAppend(&row, absl::StrFormat(" %9d %9d %7d %8.3f %8.3f", l.requests, l.ok,
@@ -162,7 +161,7 @@ std::string ToCsv(const RunDescription& run, const std::vector<LevelResult>& lev
   std::string csv =
       "label,target,mode,level,window_s,requests,ok,errors,throughput_rps,latency_min_ms,"
       "latency_mean_ms,latency_p50_ms,latency_p90_ms,latency_p95_ms,latency_p99_ms,"
-      "latency_p999_ms,latency_max_ms,offered_rps,late_sends,send_lateness_max_ms,verified,"
+      "latency_p999_ms,latency_max_ms,sent_rps,late_sends,send_lateness_max_ms,verified,"
       "mismatches,server_requests,server_request_ms,server_input_ms,server_queue_ms,"
       "server_compute_ms,server_output_ms,server_batch_requests,server_batch_elements,"
       "errors_by_code\n";
@@ -177,7 +176,7 @@ std::string ToCsv(const RunDescription& run, const std::vector<LevelResult>& lev
       absl::StrAppend(&csv, absl::StrFormat(",%.6f", Ms(h.Percentile(p))));
     absl::StrAppend(&csv, absl::StrFormat(",%.6f", Ms(h.max())));
     if (l.open_loop) {
-      absl::StrAppend(&csv, absl::StrFormat(",%.3f,%d,%.6f", l.offered_rps, l.late_sends,
+      absl::StrAppend(&csv, absl::StrFormat(",%.3f,%d,%.6f", l.sent_rps, l.late_sends,
                                             Ms(l.send_lateness_ns.max())));
     } else {
       absl::StrAppend(&csv, ",,,");
@@ -232,7 +231,7 @@ nlohmann::json ToJson(const RunDescription& run, const std::vector<LevelResult>&
     };
     if (!l.first_error.empty()) level["first_error"] = l.first_error;
     if (l.open_loop) {
-      level["offered_rps"] = l.offered_rps;
+      level["sent_rps"] = l.sent_rps;
       level["late_sends"] = l.late_sends;
       level["send_lateness_ms"] = {{"mean", Ms(l.send_lateness_ns.mean())},
                                    {"p99", Ms(l.send_lateness_ns.Percentile(99))},

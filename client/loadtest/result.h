@@ -32,7 +32,7 @@ struct LevelResult {
   LatencyHistogram latency_ns;  // ok requests, from scheduled send to response
 
   // Open loop only.
-  double offered_rps = 0;  // measured sends / window
+  double sent_rps = 0;     // measured sends / the time they took to leave (>= the window)
   int64_t late_sends = 0;  // left more than 1 ms after their scheduled time
   LatencyHistogram send_lateness_ns;
   bool generator_fell_behind = false;  // more than 1% of sends late

@@ -371,7 +371,12 @@ LevelResult LoadRunner::RunLevel(double level_value, const ProgressFn& progress)
   result.requests = result.ok + result.errors_total();
   result.throughput_rps = static_cast<double>(result.ok_in_window) / result.window_s;
   if (level.open_loop) {
-    result.offered_rps = static_cast<double>(pacer_stats.measured_sends) / result.window_s;
+    // A generator that fell behind sends the window's requests over a longer time: that is the
+    // rate the server actually saw offered.
+    const double sending_s =
+        static_cast<double>(pacer_stats.last_measured_sent_ns - level.measure_start_ns) / kNsPerS;
+    result.sent_rps =
+        static_cast<double>(pacer_stats.measured_sends) / std::max(result.window_s, sending_s);
     result.late_sends = pacer_stats.late_sends;
     result.send_lateness_ns = pacer_stats.lateness_ns;
     result.generator_fell_behind = pacer_stats.measured_sends > 0 &&

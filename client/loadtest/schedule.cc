@@ -28,7 +28,9 @@ PacerStats OpenLoopPacer::Run(const SendFn& send) {
     clock_.SleepUntilNs(scheduled);
     const bool measured = scheduled >= options_.measure_from_ns;
     if (measured) {
-      const int64_t lateness = clock_.NowNs() - scheduled;
+      const int64_t now = clock_.NowNs();
+      const int64_t lateness = now - scheduled;
+      stats.last_measured_sent_ns = now;
       stats.lateness_ns.Record(lateness);
       if (lateness > options_.late_threshold_ns) ++stats.late_sends;
       if (stats.first_measured_ns < 0) stats.first_measured_ns = scheduled;

@@ -50,10 +50,11 @@ struct PacerOptions {
 struct PacerStats {
   int64_t warmup_sends = 0;
   int64_t measured_sends = 0;
-  int64_t late_sends = 0;          // measured sends later than late_threshold_ns
-  LatencyHistogram lateness_ns;    // of every measured send
-  int64_t first_measured_ns = -1;  // scheduled time of the first measured send
-  int64_t last_measured_ns = -1;   // scheduled time of the last measured send
+  int64_t late_sends = 0;              // measured sends later than late_threshold_ns
+  LatencyHistogram lateness_ns;        // of every measured send
+  int64_t first_measured_ns = -1;      // scheduled time of the first measured send
+  int64_t last_measured_ns = -1;       // scheduled time of the last measured send
+  int64_t last_measured_sent_ns = -1;  // when the last measured send actually left
 };
 
 // Callback: send one request due at `scheduled_ns` (a Clock time). It should return quickly; if it

@@ -141,7 +141,7 @@ TEST_F(RunTest, OpenLoopSendsOnScheduleAndAddsUp) {
   EXPECT_EQ(r.mismatches, 0) << r.first_mismatch;
   // Every measured send is accounted for, late or not.
   EXPECT_EQ(r.send_lateness_ns.count(), r.requests);
-  EXPECT_NEAR(r.offered_rps, 300, 300 * 0.25);  // a Poisson count over 1 s
+  EXPECT_NEAR(r.sent_rps, 300, 300 * 0.25);  // a Poisson count over 1 s
 }
 
 TEST_F(RunTest, EveryDatatypeVerifiesAgainstCgelu) {

@@ -157,6 +157,7 @@ TEST_F(PacerTest, ASlowSenderFallsBehindAndIsCounted) {
   EXPECT_EQ(sends_.back().scheduled_ns, options.start_ns + 99'000'000);
   EXPECT_EQ(sends_.back().actual_ns, options.start_ns + 99 * 2'000'000);
   EXPECT_EQ(stats.lateness_ns.max(), 99'000'000);
+  EXPECT_EQ(stats.last_measured_sent_ns, options.start_ns + 198'000'000);
   EXPECT_EQ(stats.late_sends, 98);  // send i is i ms late: only 0 and 1 ms are within threshold
 }
 
