@@ -16,6 +16,9 @@ mkdir -p "$out"
 here=$(dirname "$(realpath "$0")")
 source "$here/servers.sh"
 loadtest=$build/client/loadtest/cgelu-loadtest
+# Both servers and the load generator share this machine's cores with anything else running:
+# the load average before and after goes with the figures.
+uptime >"$out/uptime-$(basename "$0" .sh).txt"
 
 start_cgelu "$out/cgelu-server.log"
 start_echo "$out/echo-server.log"
@@ -56,4 +59,5 @@ for server in cgelu echo; do
     --svg "$out/sweep-$server.svg"
 done
 "$loadtest" --plot "$out/sweep-cgelu.json" "$out/sweep-echo.json" --svg "$out/sweep.svg"
+uptime >>"$out/uptime-$(basename "$0" .sh).txt"
 echo "done: $out" >&2

@@ -11,6 +11,9 @@ mkdir -p "$out"
 here=$(dirname "$(realpath "$0")")
 source "$here/servers.sh"
 loadtest=$build/client/loadtest/cgelu-loadtest
+# Both servers and the load generator share this machine's cores with anything else running:
+# the load average before and after goes with the figures.
+uptime >"$out/uptime-$(basename "$0" .sh).txt"
 
 configs=(
   "defaults|"
@@ -31,4 +34,5 @@ for config in "${configs[@]}"; do
     --warmup 1 --no-progress --json "$out/tune-$name.json" >"$out/tune-$name.txt"
   stop_servers
 done
+uptime >>"$out/uptime-$(basename "$0" .sh).txt"
 echo "done: $out" >&2
