@@ -37,9 +37,9 @@ ENV DEBIAN_FRONTEND=noninteractive
 COPY --from=build /out/runtime-packages.txt /tmp/runtime-packages.txt
 RUN apt-get update -qq \
  && xargs apt-get install -y -qq --no-install-recommends < /tmp/runtime-packages.txt \
- && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages.txt \
- && groupadd --system --gid 10001 cgelu \
- && useradd --system --uid 10001 --gid cgelu --no-create-home --shell /usr/sbin/nologin cgelu
+ && apt-get clean && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages.txt \
+ && groupadd --gid 10001 cgelu \
+ && useradd --uid 10001 --gid cgelu --no-create-home --shell /usr/sbin/nologin cgelu
 COPY --from=build /out/bin/ /usr/local/bin/
 USER 10001:10001
 # 8001: gRPC, Open Inference Protocol and grpc.health.v1; 8002: Prometheus /metrics.

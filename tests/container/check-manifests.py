@@ -1,7 +1,7 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Checks deploy/k8s for the mistakes a cluster only shows at run time.
 
-    python3 tests/container/check-manifests.py [deploy/k8s]
+    tests/container/check-manifests.py [deploy/k8s]      # Debian's python3 with python3-yaml
 
 Reads the files named by kustomization.yaml (PyYAML; no cluster and no kubectl needed) and checks:
 every selector matches the pod labels; probes and Service target ports name real container ports;
