@@ -6,26 +6,44 @@
 set -euo pipefail
 (($#)) || { echo "usage: $0 EXECUTABLE..." >&2; exit 2; }
 
-owner() {  # the package that ships library path $1; Debian's usrmerge may list it under /usr or not
-  local candidates=("$1" "$(readlink -f "$1")") path
-  for path in "${candidates[@]}"; do
-    for p in "$path" "/usr${path}" "${path#/usr}"; do
-      dpkg -S "$p" 2>/dev/null | head -1 | cut -d: -f1 && return 0
-    done
-  done
-  return 1
-}
-
-declare -A packages=()
+libs=()
 for exe in "$@"; do
-  if ldd "$exe" | grep -q 'not found'; then
-    ldd "$exe" | grep 'not found' >&2
+  [[ -f $exe && -x $exe ]] || { echo "runtime-packages: $exe is not an executable file" >&2; exit 1; }
+  if ldd "$exe" | grep 'not found' >&2; then
+    echo "runtime-packages: $exe has unresolved libraries" >&2
     exit 1
   fi
-  while read -r lib; do
-    pkg=$(owner "$lib") || { echo "runtime-packages: no package owns $lib" >&2; exit 1; }
-    packages[$pkg]=1
-  done < <(ldd "$exe" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}')
+  mapfile -t -O "${#libs[@]}" libs < <(ldd "$exe" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}')
+done
+mapfile -t libs < <(printf '%s\n' "${libs[@]}" | sort -u)
+
+# Where dpkg may have recorded each library: as ldd names it or as its symlink target, each with
+# and without the /usr prefix (Debian's merged /usr makes both spellings reach the same file).
+candidates() {
+  local path
+  for path in "$1" "$(readlink -f "$1")"; do
+    printf '%s\n' "$path" "/usr${path}" "${path#/usr}"
+  done
+}
+mapfile -t all < <(for lib in "${libs[@]}"; do candidates "$lib"; done | sort -u)
+
+# One dpkg -S call for every candidate: it reads its file lists once, not once per library.
+declare -A owner=()
+while IFS= read -r line; do
+  [[ $line == diversion* ]] && continue
+  pkg=${line%%: /*}
+  pkg=${pkg%%,*}
+  owner["/${line#*: /}"]=${pkg%%:*}
+done < <(dpkg -S "${all[@]}" 2>/dev/null || true)
+
+declare -A packages=()
+for lib in "${libs[@]}"; do
+  found=''
+  while read -r path; do
+    if [[ -n ${owner[$path]:-} ]]; then found=${owner[$path]}; break; fi
+  done < <(candidates "$lib")
+  [[ -n $found ]] || { echo "runtime-packages: no package owns $lib" >&2; exit 1; }
+  packages[$found]=1
 done
 for pkg in "${!packages[@]}"; do
   echo "${pkg}=$(dpkg-query -W -f='${Version}' "$pkg")"
