@@ -81,7 +81,7 @@ void PrintTable(std::ostream& out, const RunDescription& run,
          "within +0.1%\n\n";
 
   const bool open = !levels.empty() && levels.front().open_loop;
-  std::string header = absl::StrFormat("%-10s %10s", open ? "rate/s" : "concurrency", "thru/s");
+  std::string header = absl::StrFormat("%-11s %10s", open ? "rate/s" : "concurrency", "thru/s");
   if (open) absl::StrAppend(&header, absl::StrFormat(" %10s %8s %9s", "sent/s", "late", "lateMax"));
   absl::StrAppend(&header, absl::StrFormat(" %9s %9s %7s %8s %8s %8s %8s %8s %8s %8s %8s",
                                            "requests", "ok", "errors", "min", "mean", "p50", "p90",
@@ -90,7 +90,7 @@ void PrintTable(std::ostream& out, const RunDescription& run,
   out << header << "\n";
   for (const LevelResult& l : levels) {
     const LatencyHistogram& h = l.latency_ns;
-    std::string row = absl::StrFormat("%-10g %10.1f", l.level, l.throughput_rps);
+    std::string row = absl::StrFormat("%-11g %10.1f", l.level, l.throughput_rps);
     if (open) {
       absl::StrAppend(&row, absl::StrFormat(" %10.1f %8d %9.3f", l.sent_rps, l.late_sends,
                                             Ms(l.send_lateness_ns.max())));
@@ -118,17 +118,18 @@ void PrintTable(std::ostream& out, const RunDescription& run,
 
   if (!metrics_url.empty()) {
     out << absl::StrFormat("\nserver side (%s), means over each level:\n", metrics_url);
-    out << absl::StrFormat("%-10s %9s %11s %9s %11s %8s %13s %13s %s\n",
-                           open ? "rate/s" : "concurrency", "requests", "request ms", "queue ms",
-                           "compute ms", "batches", "reqs/batch", "elems/batch", "codes");
+    out << absl::StrFormat("%-11s %9s %11s %9s %9s %11s %10s %8s %11s %12s %s\n",
+                           open ? "rate/s" : "concurrency", "requests", "request ms", "input ms",
+                           "queue ms", "compute ms", "output ms", "batches", "reqs/batch",
+                           "elems/batch", "codes");
     for (const LevelResult& l : levels) {
       if (!l.server) {
-        out << absl::StrFormat("%-10g unavailable: %s\n", l.level, l.server_error);
+        out << absl::StrFormat("%-11g unavailable: %s\n", l.level, l.server_error);
         continue;
       }
       const ServerBreakdown& s = *l.server;
       out << absl::StrFormat(
-          "%-10g %9.0f %11.3f %9.3f %9.3f %11.3f %10.3f %8.0f %11.2f %12.0f %s\n", l.level,
+          "%-11g %9.0f %11.3f %9.3f %9.3f %11.3f %10.3f %8.0f %11.2f %12.0f %s\n", l.level,
           s.requests, s.mean_request_s * 1e3, s.mean_input_s * 1e3, s.mean_queue_s * 1e3,
           s.mean_compute_s * 1e3, s.mean_output_s * 1e3, s.batches, s.mean_batch_requests,
           s.mean_batch_elements, absl::StrJoin(s.requests_by_code, ",", absl::PairFormatter("=")));

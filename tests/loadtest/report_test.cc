@@ -53,6 +53,12 @@ TEST(ReportTest, TableShowsEveryLevelAndTheErrorsByCode) {
   EXPECT_NE(table.find("c=8 errors by code: UNAVAILABLE 2 (first: queue full)"), std::string::npos)
       << table;
   EXPECT_NE(table.find("server side"), std::string::npos);
+  // The breakdown's header names every column its rows print, in order.
+  const size_t header = table.find("concurrency  requests  request ms  input ms");
+  ASSERT_NE(header, std::string::npos) << table;
+  const std::string header_line = table.substr(header, table.find('\n', header) - header);
+  const std::string row_line = table.substr(table.find("\n8  ", header) + 1);
+  EXPECT_EQ(header_line.find("codes"), row_line.find("OK=400")) << header_line << "\n" << row_line;
   EXPECT_NE(table.find("unavailable"), std::string::npos);  // level 1 has no breakdown
   EXPECT_NE(table.find("OK=400"), std::string::npos);
 }
