@@ -60,15 +60,17 @@ def table(out):
             print("| " + " | ".join(row) + " |")
     print()
     print("cgelu-server's own view (--metrics-url), medians over the repeats:\n")
-    print("| concurrency | server request ms | queue ms | compute ms per batch | requests per batch |")
-    print("|---|---|---|---|---|")
+    print("| concurrency | server request ms | input ms | queue ms | compute ms per batch | "
+          "output ms | requests per batch |")
+    print("|---|---|---|---|---|---|---|")
     for c in sorted({c for s, c in runs if s == "cgelu"}):
         servers = [l["server"] for l in runs[("cgelu", c)] if "server" in l]
         if not servers:
             continue
         med = lambda k: statistics.median(s[k] for s in servers)
-        print(f"| {c} | {fmt(med('mean_request_ms'))} | {fmt(med('mean_queue_ms'))} | "
-              f"{fmt(med('mean_compute_ms'))} | {med('mean_batch_requests'):.2f} |")
+        print(f"| {c} | {fmt(med('mean_request_ms'))} | {fmt(med('mean_input_ms'))} | "
+              f"{fmt(med('mean_queue_ms'))} | {fmt(med('mean_compute_ms'))} | "
+              f"{fmt(med('mean_output_ms'))} | {med('mean_batch_requests'):.2f} |")
     print()
 
 
