@@ -7,9 +7,11 @@
 // the gap to cgelu-server is what batching and the kernel add.
 //
 // ServerLive, ServerReady and ModelReady answer true so health probes and the load tester's
-// connection check work against it. SIGINT/SIGTERM shut it down cleanly (exit 0).
+// connection check work against it. SIGINT/SIGTERM shut it down cleanly (exit 0), after it prints
+// how many ModelInfer calls it answered (the replica tests compare those counts).
 #include <pthread.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -58,8 +60,11 @@ class EchoService final : public inference::GRPCInferenceService::CallbackServic
     }
     // A copy, not a move: cgelu-server also has to write every output byte.
     *response->mutable_raw_output_contents() = request->raw_input_contents();
+    infer_calls_.fetch_add(1, std::memory_order_relaxed);
     return FinishOk(context);
   }
+
+  int64_t infer_calls() const { return infer_calls_.load(); }
 
  private:
   static grpc::ServerUnaryReactor* FinishOk(grpc::CallbackServerContext* context) {
@@ -67,6 +72,8 @@ class EchoService final : public inference::GRPCInferenceService::CallbackServic
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
+
+  std::atomic<int64_t> infer_calls_{0};
 };
 
 }  // namespace
@@ -112,5 +119,7 @@ int main(int argc, char** argv) {
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  std::printf("cgelu-echo-server answered %lld ModelInfer calls\n",
+              static_cast<long long>(service.infer_calls()));
   return 0;
 }

@@ -3,6 +3,7 @@
 // second); they check accounting and correctness, never speed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -105,9 +106,9 @@ TEST_F(RunTest, ClosedLoopAgainstCgeluAddsUpVerifiesAndReadsTheServerMetrics) {
     EXPECT_NEAR(r.window_s, 1.0, 1e-6);
     ASSERT_TRUE(r.server.has_value()) << r.server_error;
     EXPECT_TRUE(r.server->missing.empty());
-    // The server also answered some warm-up requests inside the scrape interval; it cannot have
-    // answered fewer than the measured ones that completed before the closing scrape.
-    EXPECT_GE(r.server->requests, 0.9 * static_cast<double>(r.ok_in_window));
+    // The opening scrape runs when the runner's thread wakes at the window's start, which a busy
+    // machine can delay, so only a loose bound holds; what matters is that the deltas are read.
+    EXPECT_GE(r.server->requests, 0.5 * static_cast<double>(r.ok_in_window));
     EXPECT_GE(r.server->mean_batch_requests, 1.0);
     EXPECT_GT(r.server->mean_compute_s, 0);
     EXPECT_GT(r.server->requests_by_code.at("OK"), 0);
@@ -139,9 +140,16 @@ TEST_F(RunTest, OpenLoopSendsOnScheduleAndAddsUp) {
   ExpectCountsAddUp(r);
   EXPECT_TRUE(r.errors.empty()) << r.first_error;
   EXPECT_EQ(r.mismatches, 0) << r.first_mismatch;
-  // Every measured send is accounted for, late or not.
+  // Exactly the arrivals the seeded schedule puts inside the window were sent and measured, late
+  // or not.
+  ArrivalSchedule schedule(Arrival::kPoisson, 300, config.seed);
+  int64_t expected = 0;
+  for (int64_t offset = schedule.NextOffsetNs(); offset < 1'200'000'000;
+       offset = schedule.NextOffsetNs()) {
+    if (offset >= 200'000'000) ++expected;
+  }
+  EXPECT_EQ(r.requests, expected);
   EXPECT_EQ(r.send_lateness_ns.count(), r.requests);
-  EXPECT_NEAR(r.sent_rps, 300, 300 * 0.25);  // a Poisson count over 1 s
 }
 
 TEST_F(RunTest, EveryDatatypeVerifiesAgainstCgelu) {
@@ -176,6 +184,43 @@ TEST_F(RunTest, VerifyAgainstTheEchoServerFindsMismatches) {
   EXPECT_GT(r.verified, 0);
   EXPECT_EQ(r.mismatches, r.verified);  // the echo returns x, never clip(gelu(x))
   EXPECT_NE(r.first_mismatch.find("elements differ"), std::string::npos) << r.first_mismatch;
+}
+
+// S14: two replicas behind one target, round-robin over the resolved addresses. The replicas
+// listen on the same port at 127.0.0.1 and 127.0.0.2, and the target names both with gRPC's ipv4:
+// scheme, which hands the balancer the same address list a dns:/// name with two A records does.
+TEST_F(RunTest, RoundRobinSpreadsRequestsOverReplicas) {
+  auto first = ChildProcess::Start({CGELU_ECHO_SERVER_BIN, "--grpc-address", "127.0.0.1:0"});
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto port = (*first)->WaitForLine(R"(listening on .*:(\d+))", 30);
+  ASSERT_TRUE(port.ok()) << port.status();
+  auto second =
+      ChildProcess::Start({CGELU_ECHO_SERVER_BIN, "--grpc-address", "127.0.0.2:" + *port});
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE((*second)->WaitForLine("listening on", 30).ok()) << (*second)->output();
+
+  LoadTestConfig config = Config("ipv4:127.0.0.1:" + *port + ",127.0.0.2:" + *port);
+  config.connections = 1;
+  config.duration_s = 0;
+  config.requests = 400;
+  auto runner = LoadRunner::Create(config);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  const LevelResult r = (*runner)->RunLevel(4, nullptr);
+  EXPECT_EQ(r.ok, 400) << r.first_error;
+  runner->reset();  // closes the channel before the replicas go away
+
+  std::vector<int64_t> answered;
+  for (auto* replica : {first->get(), second->get()}) {
+    EXPECT_EQ(replica->Stop(), 0);
+    std::smatch match;
+    const std::string& log = replica->output();
+    ASSERT_TRUE(std::regex_search(log, match, std::regex(R"(answered (\d+) ModelInfer)"))) << log;
+    answered.push_back(std::stoll(match[1].str()));
+  }
+  EXPECT_GE(answered[0] + answered[1], 400);
+  const auto [low, high] = std::minmax(answered[0], answered[1]);
+  EXPECT_GE(static_cast<double>(low), 0.8 * static_cast<double>(high))
+      << answered[0] << " and " << answered[1] << " calls";
 }
 
 TEST_F(RunTest, UnreachableServerIsAClearErrorNotAHang) {
