@@ -1,11 +1,18 @@
 // cgelu-loadtest: see `cgelu-loadtest --help` and docs/BENCHMARKS.md ("Service load test").
 // Exit codes: 0 done; 1 the server could not be used or an output file could not be written;
-// 2 bad arguments; 3 --verify found mismatching responses.
+// 2 bad arguments; 3 --verify found mismatching responses; 130 interrupted (Ctrl-C or SIGTERM:
+// the level in progress ends early and the report covers what was measured; a second signal
+// exits at once).
+#include <pthread.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -52,10 +59,38 @@ int main(int argc, char** argv) {
   const cgelu::loadtest::LoadTestConfig& config = parsed->config;
   if (!config.plot_json.empty()) return Plot(config);
 
+  // Blocked before gRPC starts its threads, so they inherit the mask and the thread below is the
+  // one that takes the signal.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
   auto runner = cgelu::loadtest::LoadRunner::Create(config);
   if (!runner.ok()) return Fail(std::string(runner.status().message()));
 
-  // On a terminal the progress line rewrites itself; in a log it appears every 10 s.
+  std::atomic<bool> interrupted{false};
+  std::atomic<bool> finished{false};
+  cgelu::loadtest::LoadRunner* runner_ptr = runner->get();
+  std::thread signals([stop_signals, &interrupted, &finished, runner_ptr] {
+    for (int signal_number = 0;; signal_number = 0) {
+      sigwait(&stop_signals, &signal_number);
+      if (finished.load()) return;
+      if (interrupted.exchange(true)) std::_Exit(130);
+      std::fprintf(stderr, "\ncgelu-loadtest: interrupted; finishing the requests in flight\n");
+      runner_ptr->Cancel();
+    }
+  });
+  // Joined before anything it refers to goes away: main wakes it with a signal of its own.
+  auto stop_signal_thread = [&] {
+    finished.store(true);
+    pthread_kill(signals.native_handle(), SIGTERM);
+    signals.join();
+  };
+
+  // On a terminal the progress line rewrites itself; in a log it appears at the start of each level
+  // and every 10 s.
   const bool tty = isatty(fileno(stderr)) != 0;
   int64_t progress_calls = 0;
   const std::vector<double> levels =
@@ -63,14 +98,15 @@ int main(int argc, char** argv) {
           ? config.rate_levels
           : std::vector<double>(config.concurrency_levels.begin(), config.concurrency_levels.end());
   std::vector<LevelResult> results;
-  for (size_t i = 0; i < levels.size(); ++i) {
+  for (size_t i = 0; i < levels.size() && !interrupted.load(); ++i) {
     const std::string prefix = absl::StrFormat("[%d/%d] ", i + 1, levels.size());
+    progress_calls = 0;
     cgelu::loadtest::ProgressFn progress;
     if (config.progress) {
       progress = [&](const std::string& line) {
         if (tty) {
           std::fprintf(stderr, "\r\033[K%s%s", prefix.c_str(), line.c_str());
-        } else if (++progress_calls % 20 == 0) {
+        } else if (progress_calls++ % 20 == 0) {
           std::fprintf(stderr, "%s%s\n", prefix.c_str(), line.c_str());
         }
       };
@@ -78,6 +114,8 @@ int main(int argc, char** argv) {
     results.push_back((*runner)->RunLevel(levels[i], progress));
     if (config.progress && tty) std::fprintf(stderr, "\r\033[K");
   }
+
+  stop_signal_thread();
 
   const cgelu::loadtest::RunDescription run = (*runner)->Describe();
   cgelu::loadtest::PrintTable(std::cout, run, results, config.metrics_url);
@@ -97,6 +135,7 @@ int main(int argc, char** argv) {
                                                     absl::StrFormat("%s: throughput vs latency, %s",
                                                                     run.label, run.payload)));
   if (exit_code != 0) return exit_code;
+  if (interrupted.load()) return 130;
   for (const LevelResult& level : results) {
     if (level.mismatches > 0) return 3;
   }

@@ -105,6 +105,10 @@ void PrintTable(std::ostream& out, const RunDescription& run,
   }
 
   for (const LevelResult& l : levels) {
+    if (l.interrupted) {
+      out << absl::StrFormat("%s was interrupted after %.3f s of its window\n", LevelName(l),
+                             l.window_s);
+    }
     if (!l.errors.empty()) {
       out << absl::StrFormat("%s errors by code: %s (first: %s)\n", LevelName(l),
                              absl::StrJoin(l.errors, ", ", absl::PairFormatter(" ")),
@@ -165,7 +169,7 @@ std::string ToCsv(const RunDescription& run, const std::vector<LevelResult>& lev
       "latency_p999_ms,latency_max_ms,sent_rps,late_sends,send_lateness_max_ms,verified,"
       "mismatches,server_requests,server_request_ms,server_input_ms,server_queue_ms,"
       "server_compute_ms,server_output_ms,server_batch_requests,server_batch_elements,"
-      "errors_by_code\n";
+      "errors_by_code,interrupted\n";
   for (const LevelResult& l : levels) {
     const LatencyHistogram& h = l.latency_ns;
     absl::StrAppend(&csv, CsvField(run.label), ",", CsvField(run.target), ",",
@@ -193,7 +197,7 @@ std::string ToCsv(const RunDescription& run, const std::vector<LevelResult>& lev
     } else {
       absl::StrAppend(&csv, ",,,,,,,,");
     }
-    absl::StrAppend(&csv, ",", CsvField(ErrorsByCode(l)), "\n");
+    absl::StrAppend(&csv, ",", CsvField(ErrorsByCode(l)), ",", l.interrupted ? "1" : "0", "\n");
   }
   return csv;
 }
@@ -224,6 +228,7 @@ nlohmann::json ToJson(const RunDescription& run, const std::vector<LevelResult>&
     nlohmann::json level = {
         {l.open_loop ? "rate_rps" : "concurrency", l.level},
         {"window_s", l.window_s},
+        {"interrupted", l.interrupted},
         {"requests", l.requests},
         {"ok", l.ok},
         {"errors", l.errors},

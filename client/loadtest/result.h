@@ -23,7 +23,8 @@ struct LevelResult {
   bool open_loop = false;
   double level = 0;  // concurrency, or requested rate in requests/s
   double window_s = 0;
-  int64_t requests = 0;  // measured requests
+  bool interrupted = false;  // Cancel() cut the window short
+  int64_t requests = 0;      // measured requests
   int64_t ok = 0;
   std::map<std::string, int64_t> errors;  // gRPC status code name -> count
   std::string first_error;                // message of the first error, for the report

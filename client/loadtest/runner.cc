@@ -190,8 +190,13 @@ void LoadRunner::Issue(Level& level, size_t channel, int64_t scheduled_ns, bool 
       [this, &level, call](grpc::Status status) { OnDone(level, call, status); });
 }
 
+void LoadRunner::Cancel() {
+  int64_t expected = INT64_MAX;
+  cancelled_at_ns_.compare_exchange_strong(expected, clock_.NowNs());
+}
+
 bool LoadRunner::NextClosedLoopSend(Level& level, int64_t now_ns, bool* measured) {
-  if (now_ns >= level.measure_end_ns) return false;
+  if (now_ns >= level.measure_end_ns || now_ns >= cancelled_at_ns_.load()) return false;
   *measured = now_ns >= level.measure_start_ns;
   if (!*measured) return true;
   return level.measured_sent.fetch_add(1) < level.max_measured;
@@ -205,7 +210,10 @@ void LoadRunner::OnDone(Level& level, Call* call, const grpc::Status& status) {
     LevelResult& r = level.result;
     if (status.ok()) {
       ++level.ok_seen;
-      if (now >= level.measure_start_ns && now < level.window_end_ns) ++r.ok_in_window;
+      if (now >= level.measure_start_ns && now < level.window_end_ns &&
+          now < cancelled_at_ns_.load()) {
+        ++r.ok_in_window;
+      }
     }
     if (call->measured) {
       if (status.ok()) {
@@ -295,6 +303,7 @@ LevelResult LoadRunner::RunLevel(double level_value, const ProgressFn& progress)
       OpenLoopPacer loop(clock_, ArrivalSchedule(config_.arrival, level_value, config_.seed),
                          options);
       pacer_stats = loop.Run([&](int64_t scheduled, bool measured) {
+        if (clock_.NowNs() >= cancelled_at_ns_.load()) return false;
         {
           std::unique_lock lock(level.mu);
           level.cv.wait(lock, [&] { return level.in_flight <= config_.max_in_flight; });
@@ -365,7 +374,11 @@ LevelResult LoadRunner::RunLevel(double level_value, const ProgressFn& progress)
 
   // Every callback has finished: the level's state is no longer shared.
   LevelResult result = std::move(level.result);
-  const int64_t window_end = level.window_end_ns == INT64_MAX ? drained_ns : level.window_end_ns;
+  int64_t window_end = level.window_end_ns == INT64_MAX ? drained_ns : level.window_end_ns;
+  if (cancelled_at_ns_.load() < window_end) {
+    result.interrupted = true;
+    window_end = cancelled_at_ns_.load();
+  }
   result.window_s =
       static_cast<double>(std::max<int64_t>(window_end - level.measure_start_ns, 1)) / kNsPerS;
   result.requests = result.ok + result.errors_total();

@@ -13,6 +13,7 @@
 // always ends. Thread-safety: one RunLevel() at a time.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -39,6 +40,12 @@ class LoadRunner {
   // Runs one level: a concurrency (closed loop) or a rate in requests/s (open loop).
   LevelResult RunLevel(double level, const ProgressFn& progress);
 
+  // Ends the level in progress early and makes later RunLevel() calls return at once: no new
+  // request is sent, those in flight are awaited, and the level's window closes now (the result
+  // says `interrupted`). For Ctrl-C; may be called from any thread, also from a signal-handling
+  // one.
+  void Cancel();
+
   RunDescription Describe() const;
   int connections() const { return static_cast<int>(stubs_.size()); }
 
@@ -59,6 +66,7 @@ class LoadRunner {
   std::vector<std::unique_ptr<inference::GRPCInferenceService::Stub>> stubs_;
   std::vector<Payload> payloads_;
   std::vector<inference::ModelInferRequest> requests_;  // one per payload, shared by calls
+  std::atomic<int64_t> cancelled_at_ns_{INT64_MAX};     // Clock time of Cancel()
 };
 
 // The gRPC name of a status code, e.g. "UNAVAILABLE".

@@ -304,5 +304,27 @@ TEST_F(RunTest, BinaryWritesEveryReportAndFlagsTheWrongServer) {
   EXPECT_NE(combined_text.str().find("</svg>"), std::string::npos);
 }
 
+TEST_F(RunTest, BinaryInterruptedReportsWhatItMeasured) {
+  const std::string json = ::testing::TempDir() + "/interrupted.json";
+  auto child =
+      ChildProcess::Start({CGELU_LOADTEST_BIN, "--server", servers->echo_target, "--concurrency",
+                           "2,4", "--duration", "60", "--warmup", "0.2", "--json", json});
+  ASSERT_TRUE(child.ok()) << child.status();
+  ASSERT_TRUE((*child)->WaitForLine("concurrency 2: measuring", 30).ok()) << (*child)->output();
+  EXPECT_EQ((*child)->Stop(/*grace_s=*/30), 130) << (*child)->output();
+  EXPECT_NE((*child)->output().find("c=2 was interrupted after"), std::string::npos)
+      << (*child)->output();
+
+  std::ifstream json_in(json);
+  const nlohmann::json report = nlohmann::json::parse(json_in, nullptr, false);
+  ASSERT_FALSE(report.is_discarded());
+  ASSERT_EQ(report["levels"].size(), 1u);  // the second level never started
+  const auto& level = report["levels"][0];
+  EXPECT_TRUE(level["interrupted"].get<bool>());
+  EXPECT_GT(level["ok"].get<int64_t>(), 0);
+  EXPECT_EQ(level["requests"].get<int64_t>(), level["ok"].get<int64_t>());
+  EXPECT_LT(level["window_s"].get<double>(), 60);
+}
+
 }  // namespace
 }  // namespace cgelu::loadtest
