@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -172,6 +173,24 @@ TEST_F(RunTest, EveryDatatypeVerifiesAgainstCgelu) {
       EXPECT_EQ(r.mismatches, 0) << dtype << " " << approximate << ": " << r.first_mismatch;
     }
   }
+}
+
+TEST_F(RunTest, NpyInputVerifiesAgainstCgelu) {
+  // A real activation tensor (examples/README.md): every request sends it whole.
+  LoadTestConfig config = Config(servers->cgelu_target);
+  config.input_npy = CGELU_EXAMPLE_NPY;
+  config.duration_s = 0;
+  config.requests = 20;
+  config.verify_fraction = 1;
+  config.infer.min = -INFINITY;
+  config.infer.max = INFINITY;
+  auto runner = LoadRunner::Create(config);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  EXPECT_EQ((*runner)->Describe().payload, "FP32 [4,16,1536]");
+  const LevelResult r = (*runner)->RunLevel(2, nullptr);
+  EXPECT_EQ(r.ok, 20) << r.first_error;
+  EXPECT_EQ(r.verified, 20);
+  EXPECT_EQ(r.mismatches, 0) << r.first_mismatch;
 }
 
 TEST_F(RunTest, VerifyAgainstTheEchoServerFindsMismatches) {
