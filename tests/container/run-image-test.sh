@@ -16,7 +16,7 @@
 # CGELU_IMAGE_METRICS_PORT (18002), CGELU_SHARED_DIR (default ../shared beside the repository),
 # CGELU_PYTHON (default /usr/bin/python3, which has Debian's numpy).
 # Build layers are cached (BUILDAH_LAYERS), so a rerun after a source edit skips the dependencies.
-# On a busy 2-core machine the first run took 17 minutes, a rerun 13; needs root (buildah).
+# On a busy 2-core machine the first run took 17 minutes, reruns 4 to 13; needs root (buildah).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
