@@ -264,6 +264,11 @@ void LoadRunner::OnDone(Level& level, Call* call, const grpc::Status& status) {
 }
 
 LevelResult LoadRunner::RunLevel(double level_value, const ProgressFn& progress) {
+  // Without a warm-up the opening scrape comes first, so it does not eat into the window.
+  const bool scrape = !config_.metrics_url.empty();
+  std::optional<absl::StatusOr<MetricsSnapshot>> before;
+  if (scrape && config_.warmup_s <= 0) before = Scrape(config_.metrics_url);
+
   Level level;
   level.open_loop = config_.mode == LoopMode::kOpen;
   level.result.open_loop = level.open_loop;
@@ -283,9 +288,6 @@ LevelResult LoadRunner::RunLevel(double level_value, const ProgressFn& progress)
             : INT64_MAX;  // only the first response
   }
 
-  const bool scrape = !config_.metrics_url.empty();
-  std::optional<absl::StatusOr<MetricsSnapshot>> before;
-  if (scrape && config_.warmup_s <= 0) before = Scrape(config_.metrics_url);
   std::thread pacer;
   PacerStats pacer_stats;
   if (level.open_loop) {
