@@ -270,6 +270,9 @@ TEST_F(ServerTest, S9ExpiredRequestIsNeverComputed) {
   hurried.timeout = std::chrono::milliseconds(10);
   auto late = test_.client->Infer(Fp32Tensor({4}, {1, 2, 3, 4}), hurried);
   EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded);
+  // The server's copy of the deadline starts when the request arrives, a little after the client's;
+  // real time must pass it before the executor resumes, or the request would not be late yet.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   test_.backend->OpenGate();
   ASSERT_TRUE(blocker.get().ok());
   test_.metrics->WaitForRequests(2);
