@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cgelu/kernels/clipped_gelu.h"
+#include "oneapi/tbb/blocked_range.h"
 #include "oneapi/tbb/parallel_for.h"
 #include "oneapi/tbb/task_arena.h"
 
@@ -141,10 +142,47 @@ void Bf16Sizes(benchmark::internal::Benchmark* b) {
 }
 
 // Where a second thread starts to pay off: the measurement behind kParallelMinElements and
-// kGrainElements in kernels/src/clipped_gelu.cc.
+// kGrainElements in kernels/src/clipped_gelu.cc. Run() itself stays on one thread below the
+// threshold, so this replays its parallel path (a 2-thread arena, parallel_for over chunks of at
+// most `grain` elements, each chunk a single-threaded Run) for any size; compare with
+// BM_CgeluFp32 at threads:1.
+void BM_SplitAcrossTwoThreads(benchmark::State& state) {
+  const size_t count = static_cast<size_t>(state.range(0));
+  const size_t grain = static_cast<size_t>(state.range(1));
+  const std::vector<float> in = RandomInputs(count);
+  std::vector<float> out(count);
+  tbb::task_arena arena(2);
+  cgelu::kernels::RunOptions serial;
+  serial.max_threads = 1;
+  for (auto _ : state) {
+    arena.execute([&] {
+      tbb::parallel_for(tbb::blocked_range<size_t>(0, count, grain),
+                        [&](const tbb::blocked_range<size_t>& range) {
+                          const Segment chunk{in.data() + range.begin(),
+                                              out.data() + range.begin(),
+                                              range.size(),
+                                              DType::kFP32,
+                                              {-3.0, 3.0, cgelu::kernels::Approximate::kNone}};
+                          (void)cgelu::kernels::Run({&chunk, 1}, serial);
+                        });
+    });
+    benchmark::ClobberMemory();
+  }
+  SetRates(state, count, sizeof(float));
+}
+
 void ThreadSizes(benchmark::internal::Benchmark* b) {
   for (int64_t count : {1 << 12, 1 << 13, 1 << 14, 1 << 15, 1 << 16, 1 << 17, 1 << 18}) {
-    for (int64_t threads : {1, 2}) b->Args({count, threads});
+    for (int64_t grain : {1 << 12, 1 << 14, 1 << 16}) {
+      if (grain <= count) b->Args({count, grain});
+    }
+  }
+  b->ArgNames({"n", "grain"});
+}
+
+void SerialSizes(benchmark::internal::Benchmark* b) {
+  for (int64_t count : {1 << 12, 1 << 13, 1 << 14, 1 << 15, 1 << 16, 1 << 17, 1 << 18}) {
+    b->Args({count, 1});
   }
   b->ArgNames({"n", "threads"});
 }
@@ -165,7 +203,8 @@ BENCHMARK(BM_CgeluFp32Constant)
     ->Arg(50)
     ->ArgName("x_times_100")
     ->UseRealTime();
-BENCHMARK(BM_CgeluFp32)->Name("BM_CgeluFp32Threads")->Apply(ThreadSizes)->UseRealTime();
+BENCHMARK(BM_CgeluFp32)->Name("BM_CgeluFp32Serial")->Apply(SerialSizes)->UseRealTime();
+BENCHMARK(BM_SplitAcrossTwoThreads)->Apply(ThreadSizes)->UseRealTime();
 
 }  // namespace
 

@@ -27,9 +27,16 @@
 
 namespace cgelu::kernels::internal {
 
-// |x| beyond which x * Phi(x) rounds to -0 in fp32 (gelu(-14.33) ~ 2^-150); also keeps the exp
-// argument >= -105.2 so exp never produces a subnormal intermediate.
+// Limits |x| inside the formula so the exp argument stays >= -105.2 (beyond it the fp32 result is
+// -0 or x).
 inline constexpr float kAMax = 14.5f;
+// x <= -kZeroA gives -0 without evaluating the negative form: |gelu(x)| < 2^-150 there (the
+// crossing is at x = -14.356). Skipping it keeps such inputs off the subnormal path, where every
+// underflowing vector instruction costs a microcode assist (scenario S15).
+inline constexpr float kZeroA = 14.375f;
+// In the x >= 0 form, x - a * Phi(-a), a * Phi(-a) is below half an ulp of x once the exponent n
+// is under -100 (a > 11.7), so n is raised to -100 there: same result, no subnormal intermediate.
+inline constexpr int kPositiveMinExponent = -100;
 
 // H(q) = (1 + a/2) * Phi(-a) * exp(a^2/2), q = (a - 2)/(a + 2) in [-1, 0.7576]; coefficients
 // c0..c10. Horner's scheme in float gives exactly H(-1) = 1/2 with these, so Phi(-a) evaluates to

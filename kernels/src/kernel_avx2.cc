@@ -45,15 +45,24 @@ __m256d SetD(double v) { return _mm256_set1_pd(v); }
   for (int j = kExpDegree - 1; j >= 0; --j) p = _mm256_fmadd_ps(p, t, Set(kExpP[j]));
   const __m256 s =
       _mm256_add_ps(f0, _mm256_fmadd_ps(f0, _mm256_mul_ps(t, p), _mm256_mul_ps(f_residual, r2)));
-  const __m256 scale = _mm256_castsi256_ps(
-      _mm256_slli_epi32(_mm256_add_epi32(n_int, _mm256_set1_epi32(kScaleBias + 127)), 23));
-  const auto scale_by_power_of_two = [&](__m256 v) {
+  // Every lane computes both forms, so each one's exponent is replaced where its value is not used
+  // (or, for the x >= 0 form, where it does not matter) to keep every intermediate normal: an
+  // underflowing instruction costs a microcode assist (scenario S15).
+  const auto scale_by_power_of_two = [](__m256 v, __m256i exponent) {
+    const __m256 scale = _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_add_epi32(exponent, _mm256_set1_epi32(kScaleBias + 127)), 23));
     return _mm256_mul_ps(_mm256_mul_ps(v, scale), Set(kScaleDown));
   };
-  const __m256 y_negative = scale_by_power_of_two(_mm256_fnmsub_ps(a, s, _mm256_setzero_ps()));
-  const __m256 y_positive = _mm256_fnmadd_ps(a, scale_by_power_of_two(s), x);
-  return _mm256_blendv_ps(y_positive, y_negative,
-                          _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+  const __m256 y_positive = _mm256_fnmadd_ps(
+      a, scale_by_power_of_two(s, _mm256_max_epi32(n_int, _mm256_set1_epi32(kPositiveMinExponent))),
+      x);
+  const __m256 negative = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+  const __m256 zero = _mm256_cmp_ps(x, Set(-kZeroA), _CMP_LE_OQ);
+  const __m256i live = _mm256_castps_si256(_mm256_andnot_ps(zero, negative));
+  const __m256 y_negative = scale_by_power_of_two(_mm256_fnmsub_ps(a, s, _mm256_setzero_ps()),
+                                                  _mm256_and_si256(n_int, live));
+  const __m256 y = _mm256_blendv_ps(y_positive, y_negative, negative);
+  return _mm256_blendv_ps(y, Set(-0.0f), zero);
 }
 
 __m256d ExpD(__m256d z) {

@@ -42,10 +42,16 @@ __m512d SetD(double v) { return _mm512_set1_pd(v); }
   const __m512 s =
       _mm512_add_ps(f0, _mm512_fmadd_ps(f0, _mm512_mul_ps(t, p), _mm512_mul_ps(f_residual, r2)));
   // vscalefps rounds v * 2^n once, the value of kernel_scalar.cc's ScaleByPowerOfTwo. The x >= 0
-  // form is computed everywhere and replaced by the x < 0 form in the lanes where x < 0.
-  const __m512 y_positive = _mm512_fnmadd_ps(a, _mm512_scalef_ps(s, n), x);
-  return _mm512_mask_scalef_ps(y_positive, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ),
-                               _mm512_fnmsub_ps(a, s, _mm512_setzero_ps()), n);
+  // form is computed everywhere, then replaced by the x < 0 form where -kZeroA < x < 0 (masked, so
+  // the other lanes never underflow) and by -0 where x <= -kZeroA.
+  const __m512 y_positive =
+      _mm512_fnmadd_ps(a, _mm512_scalef_ps(s, _mm512_max_ps(n, Set(kPositiveMinExponent))), x);
+  const __mmask16 zero = _mm512_cmp_ps_mask(x, Set(-kZeroA), _CMP_LE_OQ);
+  const __mmask16 negative =
+      _kandn_mask16(zero, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ));
+  const __m512 y =
+      _mm512_mask_scalef_ps(y_positive, negative, _mm512_fnmsub_ps(a, s, _mm512_setzero_ps()), n);
+  return _mm512_mask_mov_ps(y, zero, Set(-0.0f));
 }
 
 __m512d ExpD(__m512d z) {

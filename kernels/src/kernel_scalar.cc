@@ -1,6 +1,7 @@
 // Portable implementation of the clipped GELU kernel; the reference the SIMD files mirror
 // operation by operation (see formula.h). Compiled with -ffp-contract=off so the compiler adds no
 // fused multiply-add beyond the explicit std::fma calls, which the SIMD files issue as vfmadd.
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -55,14 +56,15 @@ float GeluErf(float x) {
   // Phi(-a) = s * 2^n with s = F * exp(t) = (f0 + f_residual * r2) * (1 + t p), summed so that
   // only the last addition rounds at full magnitude.
   const float s = f0 + std::fma(f0, t * p, f_residual * r2);
-  // x < 0 (then -a = max(x, -kAMax)): -(a s) 2^n, scaled last so a subnormal result is rounded
-  // once. Beyond kAMax the result rounds to -0 anyway.
-  const float y_negative = ScaleByPowerOfTwo(std::fma(-a, s, -0.0f), n_int);
   // x >= 0: x - a Phi(-a) in one rounding; a = min(x, kAMax) keeps +inf at +inf (beyond kAMax the
   // product is far below half an ulp of x). A NaN x propagates through the addend, and
   // -0 - 0 * 0.5 = -0 keeps gelu(-0) = -0.
-  const float y_positive = std::fma(-a, ScaleByPowerOfTwo(s, n_int), x);
-  return x < 0.0f ? y_negative : y_positive;
+  if (!(x < 0.0f)) {
+    return std::fma(-a, ScaleByPowerOfTwo(s, std::max(n_int, kPositiveMinExponent)), x);
+  }
+  if (x <= -kZeroA) return -0.0f;
+  // x < 0 (then a = -x): -(a s) 2^n, scaled last so a subnormal result is rounded once.
+  return ScaleByPowerOfTwo(std::fma(-a, s, -0.0f), n_int);
 }
 
 double ExpD(double z) {
