@@ -35,12 +35,12 @@ std::string FormatBound(double value) {
   return std::string(buffer, result.ptr);
 }
 
-// Threading constants, measured with bench/kernels (BM_ClippedGeluFp32Threads, see
-// docs/BENCHMARKS.md "Threading constants") on the 2-core AVX-512 development machine: below
-// kParallelMinElements a second thread does not pay for the hand-off; kGrainElements is the
-// chunk TBB splits down to.
-constexpr size_t kParallelMinElements = size_t{1} << 16;
-constexpr size_t kGrainElements = size_t{1} << 14;
+// Threading constants, from BM_SplitAcrossTwoThreads vs BM_CgeluFp32Serial in bench/kernels
+// (docs/BENCHMARKS.md, "Threading constants"; 2-core AVX-512 machine): two threads first beat one
+// at 32 Ki fp32 elements (26.6 us vs 33.5 us; at 16 Ki they tie), and 4 Ki chunks (~4 us each)
+// balanced as well as or better than 16 Ki and 64 Ki ones at 32 Ki - 256 Ki elements.
+constexpr size_t kParallelMinElements = size_t{1} << 15;
+constexpr size_t kGrainElements = size_t{1} << 12;
 
 uint64_t ReadXcr0() {
   uint32_t eax = 0;

@@ -9,14 +9,13 @@
 // fp32, approximate = "none" (erf form), for a = min(|x|, kAMax):
 //   Phi(-a) = exp(-a^2/2) * F(a),   F(a) = H(q) * 2 / (a + 2),   q = (a - 2) / (a + 2)
 //   H is a degree-10 polynomial in q on [-1, 0.7576] (tools/fit_coefficients.py; relative error
-//   4.2e-8 with the float32 coefficients). exp(-a^2/2) takes the argument as hi + lo (a*a and the
-//   exact fma residual), so the far tail keeps full relative accuracy, and scales by 2^n only in
-//   the final multiply, so a subnormal result is rounded once.
-//   F's two divisions share one reciprocal r = 1/(a + 2); q and F then get one correction step
-//   each from their exact fma residuals.
-//   x < 0:  y = -(a * Phi(-a)), scaled by 2^n last;  x >= 0:  y = x - a * Phi(-a) in one fma.
-//   For |x| < 2^-26 the formula gives Phi = 0.5 exactly (H(-1) = 1/2), hence the contract's
-//   "subnormal x -> x/2 rounded".
+//   4.2e-8 with the float32 coefficients). exp(-a^2/2) takes the argument as hi + lo (a * (-a/2)
+//   and its exact fma residual), so the far tail keeps full relative accuracy, and scales by 2^n
+//   only in the final multiply, so a subnormal result is rounded once. F's two divisions share one
+//   quotient r2 = 2/(a + 2); q and F then get one correction step each from their fma residuals. x
+//   < 0:  y = -(a * Phi(-a)), scaled by 2^n last;  x >= 0:  y = x - a * Phi(-a) in one fma. For |x|
+//   < 2^-26 the formula gives Phi = 0.5 exactly (H(-1) = 1/2), hence the contract's "subnormal x ->
+//   x/2 rounded".
 // fp32, approximate = "tanh": evaluated in float64 as y = x / (1 + exp(z)),
 //   z = -2 * sqrt(2/pi) * (x + 0.044715 x^3) (the same value as 0.5 x (1 + tanh(u)) without its
 //   cancellation), with x limited to [-14, 14] inside exp (beyond it the fp32 result is already
