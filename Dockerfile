@@ -1,7 +1,7 @@
 # cgelu inference server image.
 #
 #   docker build -t cgelu .                                   # CPU backend only (default, small)
-#   docker build -t cgelu-torch --build-arg CGELU_WITH_TORCH=ON .   # adds --backend torch (LibTorch)
+#   docker build -t cgelu-torch --build-arg CGELU_WITH_TORCH=ON .  # + --backend torch (LibTorch)
 #   docker run --rm -p 8001:8001 -p 8002:8002 cgelu [cgelu-server flags...]
 #
 # Without a Docker engine: ../shared/tools/container-build --tag localhost/cgelu:dev
@@ -26,7 +26,8 @@ COPY . /src
 RUN cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DCGELU_BUILD_TESTS=OFF -DCGELU_BUILD_BENCHMARKS=OFF -DCGELU_ENABLE_CUDA=OFF \
       -DCGELU_WITH_TORCH=${CGELU_WITH_TORCH} \
- && cmake --build /build --parallel ${CGELU_BUILD_JOBS:-$(nproc)} --target cgelu-server cgelu-client \
+ && cmake --build /build --parallel ${CGELU_BUILD_JOBS:-$(nproc)} \
+      --target cgelu-server cgelu-client \
  && install -D -s -m 0755 -t /out/bin /build/server/cgelu-server /build/client/cgelu-client \
  && /src/deploy/runtime-packages.sh /out/bin/cgelu-server /out/bin/cgelu-client \
       > /out/runtime-packages.txt \

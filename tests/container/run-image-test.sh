@@ -75,7 +75,8 @@ else
   fail "image build"
   finish
 fi
-echo "image size: $(podman "${store[@]}" image inspect --format '{{.Size}}' "$tag" | numfmt --to=iec)"
+size_bytes=$(podman "${store[@]}" image inspect --format '{{.Size}}' "$tag")
+echo "image size: $(numfmt --to=iec "$size_bytes")"
 
 echo "== 2. serve on 127.0.0.1:$grpc_port (metrics :$metrics_port)"
 ctr=$(buildah "${store[@]}" from "$tag")
@@ -84,7 +85,9 @@ buildah "${store[@]}" run --isolation chroot --network host "$ctr" -- cgelu-serv
   --grpc-address "127.0.0.1:$grpc_port" --metrics-address "127.0.0.1:$metrics_port" \
   --drain-timeout-s 5 --log-format json >"$work/server.log" 2>&1 &
 server_pid=$!
-client() { buildah "${store[@]}" run --isolation chroot --network host "$client_ctr" -- cgelu-client "$@"; }
+client() {
+  buildah "${store[@]}" run --isolation chroot --network host "$client_ctr" -- cgelu-client "$@"
+}
 serving=0
 for _ in $(seq 1 60); do
   if client health --server "127.0.0.1:$grpc_port" --timeout-ms 1000 >"$work/health" 2>&1; then
@@ -103,7 +106,8 @@ else
 fi
 
 echo "== 3. infer examples/minilm_ffn_preact.npy"
-buildah "${store[@]}" copy "$client_ctr" "$root/examples/minilm_ffn_preact.npy" /tmp/in.npy >/dev/null
+buildah "${store[@]}" copy "$client_ctr" "$root/examples/minilm_ffn_preact.npy" /tmp/in.npy \
+  >/dev/null
 if client infer --server "127.0.0.1:$grpc_port" --input /tmp/in.npy --output /tmp/out.npy; then
   buildah "${store[@]}" run --isolation chroot "$client_ctr" -- cat /tmp/out.npy >"$work/out.npy"
   if "$python" - "$work/out.npy" "$root/examples/minilm_ffn_gelu_expected.npy" <<'PY'
