@@ -16,6 +16,42 @@ namespace {
 __m512 Set(float v) { return _mm512_set1_ps(v); }
 __m512d SetD(double v) { return _mm512_set1_pd(v); }
 
+// A result below 2^-126 produced by a floating-point instruction costs a microcode assist on
+// Intel cores (~100x an ordinary instruction). For the lanes of `candidates` where v * 2^n is
+// subnormal (v normal, n an integer-valued float), these two functions compute it with integer
+// instructions instead: round to nearest even of the exact v * 2^n, the value vscalefps and the
+// scalar ScaleByPowerOfTwo produce, so results stay bit-identical.
+__mmask16 SubnormalLanes(__mmask16 candidates, __m512 v, __m512 n) {
+  const __m512i biased_exponent = _mm512_add_epi32(
+      _mm512_and_si512(_mm512_srli_epi32(_mm512_castps_si512(v), 23), _mm512_set1_epi32(0xff)),
+      _mm512_cvtps_epi32(n));
+  return _mm512_mask_cmplt_epi32_mask(candidates, biased_exponent, _mm512_set1_epi32(1));
+}
+
+__m512 RoundToSubnormal(__m512 v, __m512 n) {
+  const __m512i bits = _mm512_castps_si512(v);
+  const __m512i biased_exponent =
+      _mm512_add_epi32(_mm512_and_si512(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(0xff)),
+                       _mm512_cvtps_epi32(n));
+  // The significand (with its leading 1) is shifted right so its units become 2^-149; beyond 25
+  // places every significand rounds to 0, and 25 keeps the shifts below 32.
+  const __m512i shift = _mm512_min_epi32(_mm512_sub_epi32(_mm512_set1_epi32(1), biased_exponent),
+                                         _mm512_set1_epi32(25));
+  const __m512i significand = _mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi32(0x7fffff)),
+                                              _mm512_set1_epi32(0x800000));
+  const __m512i kept = _mm512_srlv_epi32(significand, shift);
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i half = _mm512_sllv_epi32(one, _mm512_sub_epi32(shift, one));
+  const __m512i rest =
+      _mm512_and_si512(significand, _mm512_sub_epi32(_mm512_sllv_epi32(one, shift), one));
+  const __mmask16 round_up =
+      _kor_mask16(_mm512_cmpgt_epu32_mask(rest, half),
+                  _mm512_mask_test_epi32_mask(_mm512_cmpeq_epi32_mask(rest, half), kept, one));
+  const __m512i magnitude = _mm512_mask_add_epi32(kept, round_up, kept, one);
+  const __m512i sign = _mm512_and_si512(bits, _mm512_set1_epi32(static_cast<int>(0x80000000u)));
+  return _mm512_castsi512_ps(_mm512_or_si512(magnitude, sign));
+}
+
 // Inlined so the unrolled loops below can interleave independent vectors: the formula is one long
 // dependency chain (~130 cycles), and the out-of-order window alone does not hide it.
 [[gnu::always_inline]] inline __m512 GeluErf(__m512 x) {
@@ -47,11 +83,17 @@ __m512d SetD(double v) { return _mm512_set1_pd(v); }
   const __m512 y_positive =
       _mm512_fnmadd_ps(a, _mm512_scalef_ps(s, _mm512_max_ps(n, Set(kPositiveMinExponent))), x);
   const __mmask16 zero = _mm512_cmp_ps_mask(x, Set(-kZeroA), _CMP_LE_OQ);
-  const __mmask16 negative =
-      _kandn_mask16(zero, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ));
-  const __m512 y =
-      _mm512_mask_scalef_ps(y_positive, negative, _mm512_fnmsub_ps(a, s, _mm512_setzero_ps()), n);
-  return _mm512_mask_mov_ps(y, zero, Set(-0.0f));
+  __mmask16 negative = _kandn_mask16(zero, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ));
+  const __m512 scaled = _mm512_fnmsub_ps(a, s, _mm512_setzero_ps());
+  __m512 y = _mm512_mask_mov_ps(y_positive, zero, Set(-0.0f));
+  const __mmask16 maybe_subnormal =
+      _kand_mask16(negative, _mm512_cmp_ps_mask(a, Set(kSubnormalBelowA), _CMP_GT_OQ));
+  if (maybe_subnormal != 0) [[unlikely]] {
+    const __mmask16 subnormal = SubnormalLanes(maybe_subnormal, scaled, n);
+    y = _mm512_mask_mov_ps(y, subnormal, RoundToSubnormal(scaled, n));
+    negative = _kandn_mask16(subnormal, negative);
+  }
+  return _mm512_mask_scalef_ps(y, negative, scaled, n);
 }
 
 __m512d ExpD(__m512d z) {
