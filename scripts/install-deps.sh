@@ -8,12 +8,17 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev
   prometheus-cpp-dev
-  libtorch-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libtbb-dev
   python3 python3-numpy python3-yaml
 )
+# LibTorch (the test oracle, the torch backend and module) unless the build turns it off, as the
+# default container image does (CGELU_WITH_TORCH=OFF, the CMake option's spelling).
+case ${CGELU_WITH_TORCH:-ON} in
+  OFF|off|0|NO|no|FALSE|false) ;;
+  *) packages+=(libtorch-dev) ;;
+esac
 if [[ ${CGELU_WITH_PROMETHEUS:-1} == 1 ]]; then
   packages+=(prometheus)  # promtool and the Prometheus server used by the observability tests
 fi
