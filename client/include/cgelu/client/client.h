@@ -48,7 +48,7 @@ struct ChannelOptions {
   // Spread calls over every resolved address ("round_robin") or stick to one ("pick_first").
   std::string load_balancing_policy = "round_robin";
   int max_message_bytes = INT32_MAX;
-  TlsOptions tls;
+  TlsOptions tls{};
   // A distinct value forces a separate TCP connection even to the same target (load tests use
   // several channels so one HTTP/2 connection is not the bottleneck).
   int channel_index = 0;
