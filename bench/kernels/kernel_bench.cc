@@ -88,8 +88,10 @@ void BM_CgeluFp32Constant(benchmark::State& state) {
   SetRates(state, count, sizeof(float));
 }
 
+// Copies the bytes of n elements of `kElementBytes` each (4: fp32, 2: bf16).
+template <size_t kElementBytes>
 void BM_Memcpy(benchmark::State& state) {
-  const size_t bytes = static_cast<size_t>(state.range(0)) * sizeof(float);
+  const size_t bytes = static_cast<size_t>(state.range(0)) * kElementBytes;
   const std::vector<char> in(bytes, 1);
   std::vector<char> out(bytes);
   const int threads = Threads(state.range(1));
@@ -108,7 +110,7 @@ void BM_Memcpy(benchmark::State& state) {
     }
     benchmark::ClobberMemory();
   }
-  SetRates(state, static_cast<size_t>(state.range(0)), sizeof(float));
+  SetRates(state, static_cast<size_t>(state.range(0)), kElementBytes);
 }
 
 #ifdef CGELU_BENCH_WITH_TORCH
@@ -188,7 +190,8 @@ void SerialSizes(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_CgeluFp32)->Apply(Sizes)->UseRealTime();
-BENCHMARK(BM_Memcpy)->Apply(Sizes)->UseRealTime();
+BENCHMARK(BM_Memcpy<sizeof(float)>)->Name("BM_MemcpyFp32")->Apply(Sizes)->UseRealTime();
+BENCHMARK(BM_Memcpy<sizeof(uint16_t)>)->Name("BM_MemcpyBf16")->Apply(Bf16Sizes)->UseRealTime();
 #ifdef CGELU_BENCH_WITH_TORCH
 BENCHMARK(BM_TorchFp32)->Apply(Sizes)->UseRealTime();
 BENCHMARK(BM_TorchBf16)->Apply(Bf16Sizes)->UseRealTime();

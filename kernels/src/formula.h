@@ -36,8 +36,8 @@ inline constexpr float kZeroA = 14.375f;
 // In the x >= 0 form, x - a * Phi(-a), a * Phi(-a) is below half an ulp of x once the exponent n
 // is under -100 (a > 11.7), so n is raised to -100 there: same result, no subnormal intermediate.
 inline constexpr int kPositiveMinExponent = -100;
-// Above this |x| (x < 0) the result may be subnormal (|gelu(-13.2)| ~ 2^-126); the AVX-512 file
-// checks those lanes and rounds subnormal results with integer instructions.
+// Above this |x| (x < 0) the result may be subnormal (|gelu(-13.2)| ~ 2^-126); the AVX-512 and
+// AVX2 files check those lanes and round subnormal results with integer instructions.
 inline constexpr float kSubnormalBelowA = 13.0f;
 
 // H(q) = (1 + a/2) * Phi(-a) * exp(a^2/2), q = (a - 2)/(a + 2) in [-1, 0.7576]; coefficients

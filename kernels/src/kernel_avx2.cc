@@ -1,7 +1,9 @@
 // AVX2 + FMA + F16C implementation of the clipped GELU kernel: 8 fp32 lanes, each one the exact
-// operation sequence of kernel_scalar.cc (see formula.h). AVX2 has no 16-bit masked loads, so a
-// partial vector is copied into a zero-padded block and run through the same vector code. Compiled
-// with -mavx2 -mfma -mf16c and -ffp-contract=off; only ClippedGeluAvx2 has external linkage.
+// operation sequence of kernel_scalar.cc (see formula.h). A partial fp32 vector uses masked loads
+// and stores (vmaskmovps), so the tail runs the same code as the body; AVX2 has no 16-bit masked
+// load, so a partial fp16/bf16 vector is copied into a zero-padded block and run through the same
+// vector code. Compiled with -mavx2 -mfma -mf16c and -ffp-contract=off; only ClippedGeluAvx2 has
+// external linkage.
 #include <immintrin.h>
 
 #include <cstddef>
@@ -16,6 +18,41 @@ namespace {
 
 __m256 Set(float v) { return _mm256_set1_ps(v); }
 __m256d SetD(double v) { return _mm256_set1_pd(v); }
+
+// The biased exponent v * 2^n would have (v normal, n an integer): below 1 the product is
+// subnormal (or zero).
+__m256i ScaledBiasedExponent(__m256 v, __m256i n) {
+  return _mm256_add_epi32(
+      _mm256_and_si256(_mm256_srli_epi32(_mm256_castps_si256(v), 23), _mm256_set1_epi32(0xff)), n);
+}
+
+// A result below 2^-126 produced by a floating-point instruction costs a microcode assist on
+// Intel cores (~100x an ordinary instruction). For lanes where v * 2^n is subnormal
+// (biased_exponent < 1), this computes it with integer instructions instead: round to nearest
+// even of the exact v * 2^n, the value the two-step multiply below and the scalar
+// ScaleByPowerOfTwo produce, so results stay bit-identical (kernel_avx512.cc does the same).
+__m256 RoundToSubnormal(__m256 v, __m256i biased_exponent) {
+  const __m256i bits = _mm256_castps_si256(v);
+  const __m256i one = _mm256_set1_epi32(1);
+  // The significand (with its leading 1) is shifted right so its units become 2^-149; beyond 25
+  // places every significand rounds to 0, and 25 keeps the shifts below 32.
+  const __m256i shift =
+      _mm256_min_epi32(_mm256_sub_epi32(one, biased_exponent), _mm256_set1_epi32(25));
+  const __m256i significand = _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x7fffff)),
+                                              _mm256_set1_epi32(0x800000));
+  const __m256i kept = _mm256_srlv_epi32(significand, shift);
+  const __m256i half = _mm256_sllv_epi32(one, _mm256_sub_epi32(shift, one));
+  const __m256i rest =
+      _mm256_and_si256(significand, _mm256_sub_epi32(_mm256_sllv_epi32(one, shift), one));
+  // Both operands are below 2^25, so the signed compares are exact.
+  const __m256i kept_odd = _mm256_cmpeq_epi32(_mm256_and_si256(kept, one), one);
+  const __m256i round_up =
+      _mm256_or_si256(_mm256_cmpgt_epi32(rest, half),
+                      _mm256_and_si256(_mm256_cmpeq_epi32(rest, half), kept_odd));
+  const __m256i magnitude = _mm256_sub_epi32(kept, round_up);  // round_up is 0 or -1
+  const __m256i sign = _mm256_and_si256(bits, _mm256_set1_epi32(static_cast<int>(0x80000000u)));
+  return _mm256_castsi256_ps(_mm256_or_si256(magnitude, sign));
+}
 
 // Inlined so the unrolled loops below can interleave independent vectors: the formula is one long
 // dependency chain, and the out-of-order window alone does not hide it.
@@ -58,9 +95,24 @@ __m256d SetD(double v) { return _mm256_set1_pd(v); }
       x);
   const __m256 negative = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
   const __m256 zero = _mm256_cmp_ps(x, Set(-kZeroA), _CMP_LE_OQ);
-  const __m256i live = _mm256_castps_si256(_mm256_andnot_ps(zero, negative));
-  const __m256 y_negative = scale_by_power_of_two(_mm256_fnmsub_ps(a, s, _mm256_setzero_ps()),
-                                                  _mm256_and_si256(n_int, live));
+  const __m256 live = _mm256_andnot_ps(zero, negative);
+  const __m256 scaled = _mm256_fnmsub_ps(a, s, _mm256_setzero_ps());
+  __m256i exponent = _mm256_and_si256(n_int, _mm256_castps_si256(live));
+  __m256 y_negative;
+  const __m256 maybe_subnormal =
+      _mm256_and_ps(live, _mm256_cmp_ps(a, Set(kSubnormalBelowA), _CMP_GT_OQ));
+  if (_mm256_movemask_ps(maybe_subnormal) != 0) [[unlikely]] {
+    const __m256i biased_exponent = ScaledBiasedExponent(scaled, n_int);
+    const __m256i subnormal = _mm256_and_si256(
+        _mm256_castps_si256(maybe_subnormal), _mm256_cmpgt_epi32(_mm256_set1_epi32(1), biased_exponent));
+    // Those lanes take the integer result; their multiply runs with exponent 0 (no underflow).
+    exponent = _mm256_andnot_si256(subnormal, exponent);
+    y_negative = _mm256_blendv_ps(scale_by_power_of_two(scaled, exponent),
+                                  RoundToSubnormal(scaled, biased_exponent),
+                                  _mm256_castsi256_ps(subnormal));
+  } else {
+    y_negative = scale_by_power_of_two(scaled, exponent);
+  }
   const __m256 y = _mm256_blendv_ps(y_positive, y_negative, negative);
   return _mm256_blendv_ps(y, Set(-0.0f), zero);
 }
@@ -150,10 +202,11 @@ void RunFp32(const Segment& segment, size_t begin, size_t end, const Bounds& bou
     _mm256_storeu_ps(out + i, ClippedGelu<kApproximate>(_mm256_loadu_ps(in + i), bounds));
   }
   if (i < end) {
-    float block[kLanes] = {};
-    std::memcpy(block, in + i, (end - i) * sizeof(float));
-    _mm256_storeu_ps(block, ClippedGelu<kApproximate>(_mm256_loadu_ps(block), bounds));
-    std::memcpy(out + i, block, (end - i) * sizeof(float));
+    // Lanes at or past `end` load as 0 and are not stored.
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(end - i)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(out + i, mask,
+                        ClippedGelu<kApproximate>(_mm256_maskload_ps(in + i, mask), bounds));
   }
 }
 

@@ -4,6 +4,8 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <string>
 #include <vector>
 
 #include "cgelu/kernels/clipped_gelu.h"
@@ -110,9 +112,11 @@ TEST(Determinism, ScenarioS16SameValueAnyLengthAnyThreads) {
 
 // A large run split across threads (and across segments) equals the single-threaded run.
 TEST(Determinism, ThreadsAndChunkingDoNotChangeResults) {
+  // A multiplicative hash of the index spreads the inputs over every bit pattern: both signs,
+  // subnormals, infinities and NaNs.
   std::vector<float> in(1500001);
   for (size_t i = 0; i < in.size(); ++i)
-    in[i] = std::bit_cast<float>(static_cast<uint32_t>(i * 1431u));
+    in[i] = std::bit_cast<float>(static_cast<uint32_t>(i * 2654435761u));
   for (Isa isa : SupportedIsas()) {
     std::vector<float> one(in.size()), two(in.size());
     RunOne({in.data(), one.data(), in.size(), DType::kFP32, {-10, 10}}, isa, 1);
@@ -131,6 +135,69 @@ TEST(Determinism, ThreadsAndChunkingDoNotChangeResults) {
     ASSERT_EQ(0, std::memcmp(one.data(), parts.data(), one.size() * sizeof(float))) << IsaName(isa);
   }
 }
+
+// The other dtypes on the threaded path: tensors above the single-thread threshold (32 Ki elements)
+// split across 2 threads equal the single-threaded scalar run.
+TEST(Determinism, EveryDtypeSplitAcrossThreadsMatchesScalar) {
+  const size_t count = 100003;
+  std::vector<float> values(count);
+  for (size_t i = 0; i < count; ++i)
+    values[i] = std::bit_cast<float>(static_cast<uint32_t>(i * 2654435761u));
+  for (DType dtype : {DType::kFP16, DType::kBF16, DType::kFP64}) {
+    for (Approximate approximate : {Approximate::kNone, Approximate::kTanh}) {
+      const std::vector<char> in = Encode(values, dtype);
+      std::vector<char> expected(in.size());
+      RunOne({in.data(), expected.data(), count, dtype, {-5, 5, approximate}}, Isa::kScalar);
+      for (Isa isa : SupportedIsas()) {
+        std::vector<char> out(in.size());
+        RunOne({in.data(), out.data(), count, dtype, {-5, 5, approximate}}, isa, 2);
+        ASSERT_EQ(0, std::memcmp(out.data(), expected.data(), out.size()))
+            << IsaName(isa) << " " << DTypeName(dtype) << " " << ApproximateName(approximate);
+      }
+    }
+  }
+}
+
+// One instance per instruction set, skipped (and so reported) where the CPU lacks it.
+class IsaBitIdentity : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!IsaSupported(GetParam())) {
+      GTEST_SKIP() << "this CPU has no " << IsaName(GetParam());
+    }
+  }
+};
+
+// Every fp32 input with 12 <= |x| <= 16, in both modes: the range where the result of the x < 0
+// form becomes subnormal (-14.36 < x < -13.2) and is rounded with integer instructions on the SIMD
+// paths, its neighbours where the FP path takes over again, and the x > 0 lanes computed beside
+// them. Each must equal the scalar path bit for bit.
+TEST_P(IsaBitIdentity, EveryInputAroundTheSubnormalResultRange) {
+  std::vector<float> in;
+  for (float sign : {-1.0f, 1.0f}) {
+    for (uint32_t bits = std::bit_cast<uint32_t>(12.0f); bits <= std::bit_cast<uint32_t>(16.0f);
+         ++bits) {
+      in.push_back(sign * std::bit_cast<float>(bits));
+    }
+  }
+  for (Approximate approximate : {Approximate::kNone, Approximate::kTanh}) {
+    const ClipParams params{-std::numeric_limits<double>::infinity(),
+                        std::numeric_limits<double>::infinity(), approximate};
+    std::vector<float> expected(in.size()), out(in.size());
+    RunOne({in.data(), expected.data(), in.size(), DType::kFP32, params}, Isa::kScalar);
+    RunOne({in.data(), out.data(), in.size(), DType::kFP32, params}, GetParam());
+    for (size_t i = 0; i < in.size(); ++i) {
+      ASSERT_EQ(std::bit_cast<uint32_t>(out[i]), std::bit_cast<uint32_t>(expected[i]))
+          << IsaName(GetParam()) << " " << ApproximateName(approximate) << " x=" << in[i];
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, IsaBitIdentity,
+                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
+                         [](const ::testing::TestParamInfo<Isa>& info) {
+                           return std::string(IsaName(info.param));
+                         });
 
 }  // namespace
 }  // namespace cgelu::kernels
