@@ -96,17 +96,25 @@ absl::StatusOr<PreparedInfer> PrepareInfer(const ModelSpec& model,
                                                    "' accepts FP32, FP64, FP16 and BF16"));
   }
   const size_t element_size = kernels::ElementSize(*dtype);
-  int64_t count = 1;
+  // A zero dimension makes the tensor empty whatever the other dimensions are ([2^40, 2^40, 0]
+  // holds nothing), so the product is only formed, with an overflow check, when none is zero.
+  bool has_zero_dimension = false;
   for (int64_t dim : input.shape()) {
     if (dim < 0) {
       return absl::InvalidArgumentError(absl::StrCat("input '", input_name, "' has shape ",
                                                      ShapeString(input.shape()),
                                                      " with a negative dimension"));
     }
-    if (__builtin_mul_overflow(count, dim, &count)) {
-      return absl::InvalidArgumentError(absl::StrCat("input '", input_name, "' shape ",
-                                                     ShapeString(input.shape()),
-                                                     " has more elements than int64 can count"));
+    has_zero_dimension = has_zero_dimension || dim == 0;
+  }
+  int64_t count = has_zero_dimension ? 0 : 1;
+  if (!has_zero_dimension) {
+    for (int64_t dim : input.shape()) {
+      if (__builtin_mul_overflow(count, dim, &count)) {
+        return absl::InvalidArgumentError(absl::StrCat("input '", input_name, "' shape ",
+                                                       ShapeString(input.shape()),
+                                                       " has more elements than int64 can count"));
+      }
     }
   }
   int64_t bytes;

@@ -96,6 +96,32 @@ TEST(PrepareInfer, S11OverflowingShapeIsInvalidWithoutAllocating) {
   EXPECT_EQ(response.raw_output_contents_size(), 0);
 }
 
+TEST(PrepareInfer, S13ZeroDimensionMakesAnyShapeEmpty) {
+  // The product of the other dimensions overflows int64, but a tensor with a 0 dimension holds no
+  // elements: it is empty, not too large.
+  const int64_t big = int64_t{1} << 40;
+  for (const std::vector<int64_t>& shape :
+       {std::vector<int64_t>{big, big, 0}, {0, big, big}, {big, 0, big},
+        {std::numeric_limits<int64_t>::max(), 0}}) {
+    inference::ModelInferResponse response;
+    auto prepared = PrepareInfer(ModelSpec{}, Fp32Request(shape, 0), &response);
+    ASSERT_TRUE(prepared.ok()) << prepared.status();
+    EXPECT_EQ(prepared->segment.count, 0u);
+    EXPECT_EQ(prepared->bytes, 0u);
+    EXPECT_EQ(response.outputs(0).shape_size(), static_cast<int>(shape.size()));
+    EXPECT_EQ(response.raw_output_contents(0).size(), 0u);
+  }
+  // Bytes are still checked against the empty tensor.
+  EXPECT_EQ(Prepare(Fp32Request({big, big, 0}, 4)).code(), absl::StatusCode::kInvalidArgument);
+  // A negative dimension is refused even beside a zero one.
+  absl::Status negative = Prepare(Fp32Request({0, -1}, 0));
+  EXPECT_EQ(negative.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(negative.message(), HasSubstr("negative"));
+  negative = Prepare(Fp32Request({big, big, -1, 0}, 0));
+  EXPECT_EQ(negative.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(negative.message(), HasSubstr("negative"));
+}
+
 TEST(PrepareInfer, S13EmptyAndScalarShapes) {
   inference::ModelInferResponse empty_response;
   auto empty = PrepareInfer(ModelSpec{}, Fp32Request({0}, 0), &empty_response);
