@@ -1,7 +1,7 @@
 // cgelu-client: command-line access to a cgelu (or any Open Inference Protocol) server.
 //   cgelu-client infer --server HOST:PORT (--input FILE.npy | --values 1,2,3 --shape 3)
 //                [--output OUT.npy] [--min X] [--max Y] [--approximate none|tanh]
-//   cgelu-client health --server HOST:PORT
+//   cgelu-client health --server HOST:PORT [--watch]
 //   cgelu-client metadata --server HOST:PORT
 // Exit status: 0 on success, 1 on any failure (one line on stderr), 2 for bad arguments.
 #include <cmath>
@@ -28,6 +28,38 @@ int Fail(const absl::Status& status) {
   std::cerr << "cgelu-client: " << absl::StatusCodeToString(status.code()) << ": "
             << status.message() << "\n";
   return 1;
+}
+
+// The exit status of `health`: 0 only for SERVING; any other status also gets its stderr line, as
+// every failure does.
+int HealthExitStatus(const std::string& health) {
+  if (health == "SERVING") return 0;
+  std::cerr << "cgelu-client: health: " << health << "\n";
+  return 1;
+}
+
+// grpc.health.v1 Watch: prints each change of status as it arrives (the server may repeat one),
+// until the server ends the stream or the deadline passes. The last status decides the exit.
+int WatchHealth(cgelu::client::Client& client, std::chrono::milliseconds timeout) {
+  auto stub = grpc::health::v1::Health::NewStub(client.channel());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + timeout);
+  grpc::health::v1::HealthCheckRequest request;
+  auto reader = stub->Watch(&context, request);
+  grpc::health::v1::HealthCheckResponse update;
+  std::optional<std::string> last;
+  while (reader->Read(&update)) {
+    std::string status = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(update.status());
+    if (status == last) continue;
+    last = std::move(status);
+    std::cout << "health: " << *last << std::endl;  // flushed: a watcher reads it at once
+  }
+  const grpc::Status ended = reader->Finish();
+  if (!last) {
+    return Fail(absl::Status(static_cast<absl::StatusCode>(ended.error_code()),
+                             ended.error_message()));
+  }
+  return HealthExitStatus(*last);
 }
 
 float HalfToFloat(uint16_t h) {
@@ -165,6 +197,10 @@ int main(int argc, char** argv) {
 
   CLI::App* health_cmd = app.add_subcommand("health", "grpc.health.v1 Check, liveness, readiness");
   add_common(health_cmd);
+  bool watch = false;
+  health_cmd->add_flag("--watch", watch,
+                       "grpc.health.v1 Watch: print each status change until the server ends the "
+                       "stream or --timeout-ms passes");
   CLI::App* metadata_cmd = app.add_subcommand("metadata", "Server and model metadata");
   add_common(metadata_cmd);
   std::string metadata_model = "clipped_gelu";
@@ -213,6 +249,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*health_cmd) {
+    if (watch) return WatchHealth(**client, timeout);
     auto health = (*client)->HealthCheck("", timeout);
     if (!health.ok()) return Fail(health.status());
     auto live = (*client)->ServerLive(timeout);
@@ -221,7 +258,7 @@ int main(int argc, char** argv) {
     if (!ready.ok()) return Fail(ready.status());
     std::cout << "health: " << *health << "\nlive: " << (*live ? "true" : "false")
               << "\nready: " << (*ready ? "true" : "false") << "\n";
-    return *health == "SERVING" ? 0 : 1;
+    return HealthExitStatus(*health);
   }
   auto server = (*client)->ServerMetadata(timeout);
   if (!server.ok()) return Fail(server.status());
