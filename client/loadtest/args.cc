@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "CLI/CLI.hpp"
@@ -13,13 +15,23 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "cgelu/client/npy.h"
 
 namespace cgelu::loadtest {
 namespace {
 
 constexpr size_t kMaxLevels = 1000;
 
-absl::Status Invalid(absl::string_view what) { return absl::InvalidArgumentError(what); }
+absl::Status Invalid(absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrReplaceAll(what, {{"\n", " "}}));
+}
+
+// Whether this process can open `path` for reading; a directory is not a readable file.
+bool Readable(const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) return false;
+  return std::ifstream(path, std::ios::binary).is_open();
+}
 
 absl::StatusOr<double> ParsePositive(absl::string_view text, absl::string_view spec) {
   double value = 0;
@@ -173,7 +185,8 @@ absl::StatusOr<ParsedArgs> ParseArgs(int argc, const char* const* argv) {
   app.add_option("--approximate", approximate, "GELU form sent with each request: none or tanh")
       ->check(CLI::IsMember({"none", "tanh"}));
   app.add_option("--input", c.input_npy,
-                 "Send this .npy tensor (fp32/fp64/fp16) instead of random data")
+                 "Send this .npy tensor (fp32/fp64/fp16) instead of random data (read and checked "
+                 "before the run)")
       ->check(CLI::ExistingFile)
       ->excludes(shape)
       ->excludes(dtype_opt);
@@ -202,7 +215,7 @@ absl::StatusOr<ParsedArgs> ParseArgs(int argc, const char* const* argv) {
                               "Do not run: draw --svg from these --json reports, one line per run")
                    ->check(CLI::ExistingFile);
 
-  app.add_flag("--tls", tls, "Connect with TLS");
+  app.add_flag("--tls", tls, "Connect with TLS (implied by each --tls-* option)");
   app.add_option("--tls-ca", c.channel.tls.root_certs_path, "PEM roots (default: the system's)");
   app.add_option("--tls-cert", c.channel.tls.client_cert_path, "PEM client certificate (mTLS)");
   app.add_option("--tls-key", c.channel.tls.client_key_path, "PEM client key (mTLS)");
@@ -241,7 +254,12 @@ absl::StatusOr<ParsedArgs> ParseArgs(int argc, const char* const* argv) {
   c.arrival = arrival == "poisson" ? Arrival::kPoisson : Arrival::kConstant;
   if (c.requests > 0 && duration->count() == 0) c.duration_s = 0;  // until the requests complete
 
-  if (c.input_npy.empty()) {
+  if (!c.input_npy.empty()) {
+    // Read now, so a broken file is a bad argument rather than a failed run. ReadNpy's messages
+    // name the file.
+    auto tensor = client::ReadNpy(c.input_npy);
+    if (!tensor.ok()) return Invalid(absl::StrCat("--input: ", tensor.status().message()));
+  } else {
     auto parsed_shape = ParseShape(shape_spec);
     if (!parsed_shape.ok())
       return Invalid(absl::StrCat("--shape: ", parsed_shape.status().message()));
@@ -260,10 +278,17 @@ absl::StatusOr<ParsedArgs> ParseArgs(int argc, const char* const* argv) {
   if (!approximate.empty()) c.infer.approximate = approximate;
   c.infer.timeout = std::chrono::milliseconds(c.timeout_ms);
   if (absl::StripAsciiWhitespace(c.channel.target).empty()) return Invalid("--server is empty");
-  c.channel.tls.enabled =
-      tls || !c.channel.tls.root_certs_path.empty() || !c.channel.tls.client_cert_path.empty();
-  if (c.channel.tls.client_cert_path.empty() != c.channel.tls.client_key_path.empty()) {
+  const client::TlsOptions& t = c.channel.tls;
+  c.channel.tls.enabled = tls || !t.root_certs_path.empty() || !t.client_cert_path.empty() ||
+                          !t.client_key_path.empty() || !t.server_name_override.empty();
+  if (t.client_cert_path.empty() != t.client_key_path.empty()) {
     return Invalid("--tls-cert and --tls-key go together");
+  }
+  for (const auto& [flag, path] : {std::pair{"--tls-ca", t.root_certs_path},
+                                   {"--tls-cert", t.client_cert_path},
+                                   {"--tls-key", t.client_key_path}}) {
+    if (!path.empty() && !Readable(path))
+      return Invalid(absl::StrCat(flag, ": cannot read ", path));
   }
   if (c.label.empty()) c.label = c.channel.target;
   c.progress = !no_progress;

@@ -119,9 +119,9 @@ int main(int argc, char** argv) {
 
   const cgelu::loadtest::RunDescription run = (*runner)->Describe();
   cgelu::loadtest::PrintTable(std::cout, run, results, config.metrics_url);
+  std::cout.flush();  // the table first, then what stderr has to say about it
   for (const std::string& warning : cgelu::loadtest::Warnings(results))
-    std::cout << warning << "\n";
-  std::cout.flush();
+    std::fprintf(stderr, "cgelu-loadtest: %s\n", warning.c_str());
 
   int exit_code = 0;
   auto write = [&](const std::string& path, const std::string& text) {

@@ -83,9 +83,9 @@ void PrintTable(std::ostream& out, const RunDescription& run,
   const bool open = !levels.empty() && levels.front().open_loop;
   std::string header = absl::StrFormat("%-11s %10s", open ? "rate/s" : "concurrency", "thru/s");
   if (open) absl::StrAppend(&header, absl::StrFormat(" %10s %8s %9s", "sent/s", "late", "lateMax"));
-  absl::StrAppend(&header, absl::StrFormat(" %9s %9s %7s %8s %8s %8s %8s %8s %8s %8s %8s",
-                                           "requests", "ok", "errors", "min", "mean", "p50", "p90",
-                                           "p95", "p99", "p99.9", "max"));
+  absl::StrAppend(&header, absl::StrFormat(" %9s %9s %7s %8s %8s %8s %8s %8s %8s %8s %8s", "sent",
+                                           "ok", "errors", "min", "mean", "p50", "p90", "p95",
+                                           "p99", "p99.9", "max"));
   if (run.verify) absl::StrAppend(&header, absl::StrFormat(" %9s", "mismatch"));
   out << header << "\n";
   for (const LevelResult& l : levels) {
@@ -95,7 +95,7 @@ void PrintTable(std::ostream& out, const RunDescription& run,
       absl::StrAppend(&row, absl::StrFormat(" %10.1f %8d %9.3f", l.sent_rps, l.late_sends,
                                             Ms(l.send_lateness_ns.max())));
     }
-    absl::StrAppend(&row, absl::StrFormat(" %9d %9d %7d %8.3f %8.3f", l.requests, l.ok,
+    absl::StrAppend(&row, absl::StrFormat(" %9d %9d %7d %8.3f %8.3f", l.sent, l.ok,
                                           l.errors_total(), Ms(h.min()), Ms(h.mean())));
     for (double p : kPercentiles)
       absl::StrAppend(&row, absl::StrFormat(" %8.3f", Ms(h.Percentile(p))));
@@ -155,8 +155,9 @@ std::vector<std::string> Warnings(const std::vector<LevelResult>& levels) {
           LevelName(l), l.late_sends, l.send_lateness_ns.count(),
           Ms(l.send_lateness_ns.Percentile(99)), Ms(l.send_lateness_ns.max())));
     }
-    if (l.requests == 0) {
-      warnings.push_back(absl::StrFormat("warning: %s measured no request", LevelName(l)));
+    if (l.sent == 0) {
+      warnings.push_back(
+          absl::StrFormat("warning: %s sent no request in its window", LevelName(l)));
     }
   }
   return warnings;
@@ -164,7 +165,7 @@ std::vector<std::string> Warnings(const std::vector<LevelResult>& levels) {
 
 std::string ToCsv(const RunDescription& run, const std::vector<LevelResult>& levels) {
   std::string csv =
-      "label,target,mode,level,window_s,requests,ok,errors,throughput_rps,latency_min_ms,"
+      "label,target,mode,level,window_s,sent,ok,errors,throughput_rps,latency_min_ms,"
       "latency_mean_ms,latency_p50_ms,latency_p90_ms,latency_p95_ms,latency_p99_ms,"
       "latency_p999_ms,latency_max_ms,sent_rps,late_sends,send_lateness_max_ms,verified,"
       "mismatches,server_requests,server_request_ms,server_input_ms,server_queue_ms,"
@@ -174,7 +175,7 @@ std::string ToCsv(const RunDescription& run, const std::vector<LevelResult>& lev
     const LatencyHistogram& h = l.latency_ns;
     absl::StrAppend(&csv, CsvField(run.label), ",", CsvField(run.target), ",",
                     l.open_loop ? "rate" : "concurrency", ",", l.level, ",", l.window_s, ",",
-                    l.requests, ",", l.ok, ",", l.errors_total(), ",",
+                    l.sent, ",", l.ok, ",", l.errors_total(), ",",
                     absl::StrFormat("%.3f", l.throughput_rps));
     absl::StrAppend(&csv, absl::StrFormat(",%.6f,%.6f", Ms(h.min()), Ms(h.mean())));
     for (double p : kPercentiles)
@@ -229,7 +230,7 @@ nlohmann::json ToJson(const RunDescription& run, const std::vector<LevelResult>&
         {l.open_loop ? "rate_rps" : "concurrency", l.level},
         {"window_s", l.window_s},
         {"interrupted", l.interrupted},
-        {"requests", l.requests},
+        {"sent", l.sent},
         {"ok", l.ok},
         {"errors", l.errors},
         {"throughput_rps", l.throughput_rps},

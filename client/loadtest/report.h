@@ -20,7 +20,9 @@ namespace cgelu::loadtest {
 
 void PrintTable(std::ostream& out, const RunDescription& run,
                 const std::vector<LevelResult>& levels, const std::string& metrics_url);
-// Warnings the run deserves (generator fell behind, errors, mismatches), one per line.
+// Doubts about the measurement itself, one line each, for stderr: an open-loop generator that fell
+// behind its schedule, a level that sent nothing in its window. Errors and --verify mismatches
+// are results, not doubts: PrintTable reports them with the levels.
 std::vector<std::string> Warnings(const std::vector<LevelResult>& levels);
 
 std::string ToCsv(const RunDescription& run, const std::vector<LevelResult>& levels);

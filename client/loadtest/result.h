@@ -1,11 +1,15 @@
 // What one load level measured, as the runner produces it and the report writers print it.
 //
-// Accounting (the counts add up): a request is *measured* when it was scheduled to be sent inside
-// the level's measurement window; every measured request ends exactly once, as ok or as an error
-// with its gRPC code, so requests == ok + sum(errors). Latency is recorded for ok requests, from
-// the scheduled send time to the response. Throughput counts ok responses that arrived inside the
-// window, divided by its length (with --requests the window closes at the last measured
-// response).
+// Accounting. A request belongs to the level's measurement window by its send time: open loop, its
+// scheduled time; closed loop, the moment its slot sent it (the two are the same there). Window
+// requests are counted in `sent` as their RPC starts, once each, and each ends exactly once, as ok
+// or as an error with its gRPC code; the runner waits for all of them, so sent == ok +
+// sum(errors) is a property of the runner that the tests check, not how `sent` is computed.
+// Warm-up requests are never in sent, ok, errors or the latency, even when they complete inside
+// the window. Latency is recorded for ok window requests, from the scheduled send time to the
+// response. Throughput is by arrival instead: ok responses (window or warm-up requests alike) that
+// arrived inside the window, divided by its length (with --requests the window closes at the last
+// window request's response).
 #pragma once
 
 #include <cstdint>
@@ -24,7 +28,7 @@ struct LevelResult {
   double level = 0;  // concurrency, or requested rate in requests/s
   double window_s = 0;
   bool interrupted = false;  // Cancel() cut the window short
-  int64_t requests = 0;      // measured requests
+  int64_t sent = 0;          // window requests sent (see above)
   int64_t ok = 0;
   std::map<std::string, int64_t> errors;  // gRPC status code name -> count
   std::string first_error;                // message of the first error, for the report

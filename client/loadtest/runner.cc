@@ -85,14 +85,15 @@ struct LoadRunner::Level {
   int64_t measure_start_ns = 0;
   int64_t measure_end_ns = INT64_MAX;  // sends scheduled at or after this are not made
   int64_t max_measured = INT64_MAX;
-  int64_t verify_every = 0;  // 0: no verification
-  std::atomic<int64_t> measured_sent{0};
-  std::atomic<uint64_t> sequence{0};  // picks payloads (and channels in open loop)
+  int64_t verify_every = 0;             // 0: no verification
+  std::atomic<int64_t> window_sent{0};  // window requests whose RPC was started (result.h)
+  std::atomic<uint64_t> sequence{0};    // picks payloads (and channels in open loop)
 
   std::mutex mu;
   std::condition_variable cv;
   int64_t in_flight = 0;              // guarded by mu
   int64_t measured_done = 0;          // guarded by mu
+  int64_t closed_loop_claimed = 0;    // guarded by mu; window sends granted, <= max_measured
   int64_t window_end_ns = INT64_MAX;  // guarded by mu; set early by --requests
   int64_t ok_seen = 0;                // guarded by mu; for progress
   LevelResult result;                 // guarded by mu
@@ -183,6 +184,8 @@ void LoadRunner::Issue(Level& level, size_t channel, int64_t scheduled_ns, bool 
   call->payload = level.sequence.fetch_add(1, std::memory_order_relaxed) % requests_.size();
   call->scheduled_ns = scheduled_ns;
   call->measured = measured;
+  // Counted before the RPC starts: once it has, its callback may end the level at any moment.
+  if (measured) level.window_sent.fetch_add(1, std::memory_order_relaxed);
   call->context.set_deadline(std::chrono::system_clock::now() +
                              std::chrono::milliseconds(config_.timeout_ms));
   stubs_[channel]->async()->ModelInfer(
@@ -199,7 +202,9 @@ bool LoadRunner::NextClosedLoopSend(Level& level, int64_t now_ns, bool* measured
   if (now_ns >= level.measure_end_ns || now_ns >= cancelled_at_ns_.load()) return false;
   *measured = now_ns >= level.measure_start_ns;
   if (!*measured) return true;
-  return level.measured_sent.fetch_add(1) < level.max_measured;
+  if (level.closed_loop_claimed >= level.max_measured) return false;
+  ++level.closed_loop_claimed;
+  return true;
 }
 
 void LoadRunner::OnDone(Level& level, Call* call, const grpc::Status& status) {
@@ -383,7 +388,7 @@ LevelResult LoadRunner::RunLevel(double level_value, const ProgressFn& progress)
   }
   result.window_s =
       static_cast<double>(std::max<int64_t>(window_end - level.measure_start_ns, 1)) / kNsPerS;
-  result.requests = result.ok + result.errors_total();
+  result.sent = level.window_sent.load();
   result.throughput_rps = static_cast<double>(result.ok_in_window) / result.window_s;
   if (level.open_loop) {
     // A generator that fell behind sends the window's requests over a longer time: that is the

@@ -56,7 +56,8 @@ class LoadRunner {
   LoadRunner(const LoadTestConfig& config, Clock& clock) : config_(config), clock_(clock) {}
   void Issue(Level& level, size_t channel, int64_t scheduled_ns, bool measured);
   void OnDone(Level& level, Call* call, const grpc::Status& status);
-  // Closed loop: whether the slot that just finished sends again, and whether that send counts.
+  // Closed loop: whether the slot that just finished sends again, and whether that send is a
+  // window request. Called with level.mu held.
   bool NextClosedLoopSend(Level& level, int64_t now_ns, bool* measured);
 
   LoadTestConfig config_;

@@ -27,10 +27,11 @@ PacerStats OpenLoopPacer::Run(const SendFn& send) {
     const int64_t scheduled = options_.start_ns + offset;
     clock_.SleepUntilNs(scheduled);
     const bool measured = scheduled >= options_.measure_from_ns;
+    const int64_t sent_at = clock_.NowNs();  // before `send`, which may take time
+    if (!send(scheduled, measured)) break;   // not sent: not counted
     if (measured) {
-      const int64_t now = clock_.NowNs();
-      const int64_t lateness = now - scheduled;
-      stats.last_measured_sent_ns = now;
+      const int64_t lateness = sent_at - scheduled;
+      stats.last_measured_sent_ns = sent_at;
       stats.lateness_ns.Record(lateness);
       if (lateness > options_.late_threshold_ns) ++stats.late_sends;
       if (stats.first_measured_ns < 0) stats.first_measured_ns = scheduled;
@@ -39,7 +40,6 @@ PacerStats OpenLoopPacer::Run(const SendFn& send) {
     } else {
       ++stats.warmup_sends;
     }
-    if (!send(scheduled, measured)) break;
   }
   return stats;
 }

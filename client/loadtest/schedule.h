@@ -59,7 +59,7 @@ struct PacerStats {
 
 // Callback: send one request due at `scheduled_ns` (a Clock time). It should return quickly; if it
 // blocks (an in-flight cap), the sends after it leave late and are counted so. `measured` is false
-// for warm-up sends. Returning false stops the pacer.
+// for warm-up sends. Returning false stops the pacer; that request counts as not sent.
 using SendFn = std::function<bool(int64_t scheduled_ns, bool measured)>;
 
 class OpenLoopPacer {

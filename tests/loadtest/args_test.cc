@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <string>
 #include <vector>
+
+#include "cgelu/client/npy.h"
 
 namespace cgelu::loadtest {
 namespace {
@@ -11,6 +16,25 @@ absl::StatusOr<ParsedArgs> Parse(const std::vector<const char*>& args) {
   std::vector<const char*> argv = {"cgelu-loadtest"};
   argv.insert(argv.end(), args.begin(), args.end());
   return ParseArgs(static_cast<int>(argv.size()), argv.data());
+}
+
+// A file under the test's temporary directory holding `bytes`; returns its path.
+std::string WriteTempFile(const std::string& name, const std::string& bytes) {
+  const std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path;
+}
+
+// A bad argument: INVALID_ARGUMENT, one non-empty line that contains `expected`.
+void ExpectOneLineError(const std::vector<const char*>& args, const std::string& expected) {
+  auto parsed = Parse(args);
+  std::string joined;
+  for (const char* a : args) joined += std::string(a) + " ";
+  ASSERT_FALSE(parsed.ok()) << joined;
+  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << joined;
+  const std::string message(parsed.status().message());
+  EXPECT_EQ(message.find('\n'), std::string::npos) << joined << ": " << message;
+  EXPECT_NE(message.find(expected), std::string::npos) << joined << ": " << message;
 }
 
 TEST(ParseLevelsTest, ListsAndRanges) {
@@ -107,7 +131,59 @@ TEST(ParseArgsTest, TlsFlags) {
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_TRUE(parsed->config.channel.tls.enabled);
   EXPECT_EQ(parsed->config.channel.tls.server_name_override, "cgelu.local");
-  EXPECT_FALSE(Parse({"--tls-cert", "c.pem"}).ok());  // a certificate without its key
+  EXPECT_FALSE(Parse({})->config.channel.tls.enabled);
+  EXPECT_TRUE(Parse({"--tls"})->config.channel.tls.enabled);
+  const std::string cert = WriteTempFile("client.pem", "cert"),
+                    key = WriteTempFile("client.key", "key");
+  auto mtls = Parse({"--tls-cert", cert.c_str(), "--tls-key", key.c_str()});
+  ASSERT_TRUE(mtls.ok()) << mtls.status();
+  EXPECT_TRUE(mtls->config.channel.tls.enabled);
+  ExpectOneLineError({"--tls-cert", cert.c_str()}, "--tls-cert and --tls-key go together");
+  ExpectOneLineError({"--tls-key", key.c_str()}, "--tls-cert and --tls-key go together");
+}
+
+TEST(ParseArgsTest, TlsServerNameAloneTurnsTlsOn) {
+  // A name to check the server's certificate against only means something over TLS, so it asks
+  // for TLS as --tls-ca does, instead of being ignored by a plaintext channel.
+  auto parsed = Parse({"--tls-server-name", "cgelu.local"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->config.channel.tls.enabled);
+  EXPECT_EQ(parsed->config.channel.tls.server_name_override, "cgelu.local");
+}
+
+TEST(ParseArgsTest, TlsFilesMustBeReadableWhenParsed) {
+  // The tests may run as root, who can read any file: a directory and a missing path stand for
+  // files this process cannot read.
+  const std::string dir = ::testing::TempDir();
+  const std::string missing = dir + "/no-such.pem";
+  const std::string cert = WriteTempFile("readable.pem", "cert");
+  for (const std::string& bad : {missing, dir}) {
+    ExpectOneLineError({"--tls-ca", bad.c_str()}, "--tls-ca: cannot read " + bad);
+    ExpectOneLineError({"--tls-cert", bad.c_str(), "--tls-key", cert.c_str()},
+                       "--tls-cert: cannot read " + bad);
+    ExpectOneLineError({"--tls-cert", cert.c_str(), "--tls-key", bad.c_str()},
+                       "--tls-key: cannot read " + bad);
+  }
+}
+
+TEST(ParseArgsTest, InputNpyIsReadAndCheckedWhenParsed) {
+  client::Tensor tensor{"FP32", {2, 3}, std::string(6 * sizeof(float), '\0')};
+  const std::string good = WriteTempFile("good.npy", client::SerializeNpy(tensor));
+  auto parsed = Parse({"--input", good.c_str()});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->config.input_npy, good);
+
+  const std::string serialized = client::SerializeNpy(tensor);
+  const std::string garbage = WriteTempFile("garbage.npy", "not a numpy file");
+  const std::string truncated =
+      WriteTempFile("truncated.npy", serialized.substr(0, serialized.size() - 4));
+  std::string int32 = serialized;  // the header says '<i4' instead of '<f4'
+  int32.replace(int32.find("<f4"), 3, "<i4");
+  const std::string wrong_dtype = WriteTempFile("int32.npy", int32);
+  for (const std::string& bad : {garbage, truncated, wrong_dtype}) {
+    ExpectOneLineError({"--input", bad.c_str()}, "--input: " + bad + ": ");
+  }
+  ExpectOneLineError({"--input", ::testing::TempDir().c_str()}, "--input");  // a directory
 }
 
 TEST(ParseArgsTest, HelpIsNotAnError) {

@@ -29,12 +29,17 @@ using Clock = std::chrono::steady_clock;
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
-    const std::vector<std::string>& argv) {
+    const std::vector<std::string>& argv, const std::string& stdout_path) {
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) return absl::InternalError("pipe2 failed");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
+  if (stdout_path.empty()) {
+    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  }
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
   std::vector<char*> args;
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
@@ -132,8 +137,9 @@ int ChildProcess::Stop(double grace_s) {
 }
 
 absl::StatusOr<std::pair<int, std::string>> RunToCompletion(const std::vector<std::string>& argv,
-                                                            double timeout_s) {
-  auto child = ChildProcess::Start(argv);
+                                                            double timeout_s,
+                                                            const std::string& stdout_path) {
+  auto child = ChildProcess::Start(argv, stdout_path);
   if (!child.ok()) return child.status();
   auto code = (*child)->Wait(timeout_s);
   if (!code.ok()) return code.status();

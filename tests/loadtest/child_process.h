@@ -1,5 +1,6 @@
 // ChildProcess: runs a built binary (cgelu-server, cgelu-echo-server, cgelu-loadtest) as a test
-// subject, with stdout and stderr merged into one pipe the test reads line by line.
+// subject, with stdout and stderr merged into one pipe the test reads line by line, or, for a test
+// that tells the two apart, stdout written to a file and only stderr in the pipe.
 // Every wait is bounded: a child that does not print what is expected, or does not exit, fails the
 // test instead of hanging it, and the destructor always reaps the child (SIGTERM, then SIGKILL).
 // Thread-safety: one thread per object.
@@ -17,7 +18,9 @@ namespace cgelu::loadtest::testing {
 
 class ChildProcess {
  public:
-  static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(const std::vector<std::string>& argv);
+  // `stdout_path` empty: stdout goes to the pipe with stderr; otherwise to that file (truncated).
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(const std::vector<std::string>& argv,
+                                                             const std::string& stdout_path = "");
   ~ChildProcess();
 
   // Reads output until a line matches `pattern` (ECMAScript regex) and returns its first capture
@@ -28,7 +31,7 @@ class ChildProcess {
   absl::StatusOr<int> Wait(double timeout_s);
   // SIGTERM, then SIGKILL after `grace_s`; returns the exit code.
   int Stop(double grace_s = 10);
-  // Everything read so far.
+  // Everything read from the pipe so far.
   const std::string& output() const { return output_; }
 
  private:
@@ -44,8 +47,10 @@ class ChildProcess {
   size_t scanned_ = 0;  // output_ before this offset has been matched against patterns
 };
 
-// Runs `argv` to completion (at most `timeout_s`) and returns {exit code, output}.
+// Runs `argv` to completion (at most `timeout_s`) and returns {exit code, output}, where output is
+// stderr alone when stdout goes to `stdout_path`.
 absl::StatusOr<std::pair<int, std::string>> RunToCompletion(const std::vector<std::string>& argv,
-                                                            double timeout_s);
+                                                            double timeout_s,
+                                                            const std::string& stdout_path = "");
 
 }  // namespace cgelu::loadtest::testing

@@ -18,7 +18,7 @@ LevelResult Level(double concurrency, int64_t ok, int64_t base_ns) {
   l.throughput_rps = static_cast<double>(ok) / 2;
   for (int64_t i = 1; i <= ok; ++i) l.latency_ns.Record(base_ns * i / ok + base_ns);
   l.errors["UNAVAILABLE"] = 2;
-  l.requests = l.ok + 2;
+  l.sent = l.ok + 2;
   l.first_error = "queue full";
   return l;
 }
@@ -50,6 +50,10 @@ TEST(ReportTest, TableShowsEveryLevelAndTheErrorsByCode) {
   PrintTable(out, SampleRun(), levels, "http://127.0.0.1:8002/metrics");
   const std::string table = out.str();
   EXPECT_NE(table.find("closed loop, 2 connections"), std::string::npos) << table;
+  EXPECT_NE(table.find("concurrency     thru/s      sent        ok  errors"), std::string::npos)
+      << table;
+  EXPECT_NE(table.find("\n8                200.0       402       400       2"), std::string::npos)
+      << table;
   EXPECT_NE(table.find("c=8 errors by code: UNAVAILABLE 2 (first: queue full)"), std::string::npos)
       << table;
   EXPECT_NE(table.find("server side"), std::string::npos);
@@ -67,6 +71,7 @@ TEST(ReportTest, CsvHasAHeaderAndOneRowPerLevelWithTheSameColumns) {
   const std::string csv = ToCsv(SampleRun(), {Level(1, 100, 1'000'000), Level(8, 400, 2'000'000)});
   std::vector<std::string> lines = absl::StrSplit(csv, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0].rfind("label,target,mode,level,window_s,sent,ok,errors,", 0), 0u) << lines[0];
   // The label holds a comma and quotes: it is quoted, so every row splits into the header's
   // column count once quoted fields are respected.
   EXPECT_EQ(
@@ -94,7 +99,8 @@ TEST(ReportTest, JsonRoundTripsIntoAChartSeries) {
   const nlohmann::json json = ToJson(run, levels);
   EXPECT_EQ(json["levels"].size(), 3u);
   EXPECT_EQ(json["levels"][1]["concurrency"], 8);
-  EXPECT_EQ(json["levels"][1]["requests"], 402);
+  EXPECT_EQ(json["levels"][1]["sent"], 402);
+  EXPECT_EQ(json["levels"][1]["ok"], 400);
   EXPECT_EQ(json["levels"][1]["errors"]["UNAVAILABLE"], 2);
   EXPECT_DOUBLE_EQ(json["levels"][1]["latency_ms"]["p50"].get<double>(),
                    levels[1].latency_ns.Percentile(50) / 1e6);
@@ -143,11 +149,23 @@ TEST(ReportTest, WarnsWhenTheGeneratorFellBehind) {
   l.generator_fell_behind = true;
   l.late_sends = 30;
   for (int i = 0; i < 100; ++i) l.send_lateness_ns.Record(i < 70 ? 0 : 5'000'000);
-  const auto warnings = Warnings({l, Level(2, 10, 1000)});
+  // Errors (Level() has two) and mismatches are results, shown by the table: not warnings.
+  LevelResult mismatched = Level(2, 10, 1000);
+  mismatched.verified = 3;
+  mismatched.mismatches = 1;
+  const auto warnings = Warnings({l, mismatched});
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("at 1000/s the load generator could not keep up: 30 of 100 sends"),
             std::string::npos)
       << warnings[0];
+}
+
+TEST(ReportTest, WarnsWhenALevelSentNothingInItsWindow) {
+  LevelResult empty;
+  empty.level = 4;
+  const auto warnings = Warnings({Level(1, 100, 1'000'000), empty});
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0], "warning: c=4 sent no request in its window");
 }
 
 }  // namespace
