@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
-#include "server/logging.h"
 
 namespace cgelu::server {
 namespace {
@@ -30,12 +29,15 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
 
 double Seconds(int64_t micros) { return static_cast<double>(micros) * 1e-6; }
 
-// The one log line a failed request gets (successful ones get none at info level).
-void LogFailure(const std::string& request_id, const grpc::Status& status) {
-  LogEvent(spdlog::level::warn, "request failed",
-           {{"request_id", request_id},
-            {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()))},
-            {"error", status.error_message()}});
+// Per failure reason, at most this many "request failed" lines a second; the rest are counted and
+// reported in one line (LogRateLimiter). Enough to see what goes wrong; an overload that refuses
+// thousands of requests a second writes a few lines, not thousands.
+constexpr int kFailureLogLinesPerSecond = 10;
+
+std::vector<std::string> FailureReasonNames() {
+  std::vector<std::string> names;
+  for (FailureReason reason : kAllFailureReasons) names.emplace_back(FailureReasonName(reason));
+  return names;
 }
 
 // The gRPC deadline (wall clock) expressed on the batcher's clock.
@@ -71,16 +73,15 @@ class InferTask final : public batching::Task {
   bool cancelled() const override { return reactor_->cancelled(); }
   void Abandon(const absl::Status& why) override {
     const bool timed_out = absl::IsDeadlineExceeded(why);
-    service_->metrics_->RequestFailed(
-        service_->model_.name, timed_out ? FailureReason::kTimeout : FailureReason::kCancelled);
+    const FailureReason reason = timed_out ? FailureReason::kTimeout : FailureReason::kCancelled;
     if (timed_out && deadline_is_queue_timeout_) {
       // The request's own `timeout` parameter ran out, not the client's deadline: retryable.
-      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          absl::StrCat("request waited longer than its timeout parameter (",
-                                       *prepared_.queue_timeout_us, " us) in the queue")));
+      Fail(reason, grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                absl::StrCat("request waited longer than its timeout parameter (",
+                                             *prepared_.queue_timeout_us, " us) in the queue")));
       return;
     }
-    Finish(ToGrpcStatus(why));
+    Fail(reason, ToGrpcStatus(why));
   }
 
   const kernels::Segment& segment() const { return prepared_.segment; }
@@ -92,8 +93,12 @@ class InferTask final : public batching::Task {
     metrics.RequestDone(service_->model_.name, status.error_code(),
                         Seconds(service_->clock_->NowMicros() - arrival_us_));
     metrics.AddInFlightRequests(-1);
-    if (!status.ok()) LogFailure(request_id_, status);
     reactor_->Finish(status);
+  }
+  // Counts and logs the failure, then finishes the RPC with `status`.
+  void Fail(FailureReason reason, const grpc::Status& status) {
+    service_->RecordFailure(service_->model_.name, reason, request_id_, status);
+    Finish(status);
   }
 
  private:
@@ -113,7 +118,22 @@ InferenceService::InferenceService(ModelSpec model, std::string server_version,
       server_version_(std::move(server_version)),
       backend_(backend),
       metrics_(metrics),
-      clock_(clock) {}
+      clock_(clock),
+      failure_log_("request failed lines suppressed", "reason", FailureReasonNames(),
+                   kFailureLogLinesPerSecond, clock) {}
+
+InferenceService::~InferenceService() { failure_log_.Flush(); }
+
+void InferenceService::RecordFailure(std::string_view model_label, FailureReason reason,
+                                     const std::string& request_id, const grpc::Status& status) {
+  metrics_->RequestFailed(model_label, reason);
+  if (!failure_log_.Allow(static_cast<size_t>(reason))) return;
+  LogEvent(spdlog::level::warn, "request failed",
+           {{"request_id", request_id},
+            {"reason", FailureReasonName(reason)},
+            {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()))},
+            {"error", status.error_message()}});
+}
 
 std::string_view InferenceService::ModelLabel(const inference::ModelInferRequest& request) const {
   return NamesModel(model_, request) ? std::string_view(model_.name) : kUnknownModelLabel;
@@ -192,13 +212,12 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
   const int64_t arrival_us = clock_->NowMicros();
   const std::string_view label = ModelLabel(*request);
   metrics_->AddInFlightRequests(1);
+  std::string request_id = LogRequestId(request->id());
   auto finish_early = [&](const absl::Status& status, FailureReason reason) {
-    metrics_->RequestFailed(label, reason);
-    metrics_->RequestDone(label, static_cast<grpc::StatusCode>(status.code()),
-                          Seconds(clock_->NowMicros() - arrival_us));
-    metrics_->AddInFlightRequests(-1);
     const grpc::Status rpc_status = ToGrpcStatus(status);
-    LogFailure(request->id(), rpc_status);
+    RecordFailure(label, reason, request_id, rpc_status);
+    metrics_->RequestDone(label, rpc_status.error_code(), Seconds(clock_->NowMicros() - arrival_us));
+    metrics_->AddInFlightRequests(-1);
     return FinishNow(context, rpc_status);
   };
   if (draining()) {
@@ -217,13 +236,10 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
   }
   auto* reactor = new InferReactor();
   std::unique_ptr<batching::Task> task =
-      std::make_unique<InferTask>(this, reactor, request->id(), *prepared, arrival_us,
+      std::make_unique<InferTask>(this, reactor, std::move(request_id), *prepared, arrival_us,
                                   deadline_us, deadline_is_queue_timeout);
-  absl::Status scheduled = scheduler_->Schedule(&task);
-  metrics_->SetPendingRequests(scheduler_->NumEnqueuedTasks());
-  if (!scheduled.ok()) {
-    metrics_->RequestFailed(label, FailureReason::kRejected);
-    static_cast<InferTask*>(task.get())->Finish(ToGrpcStatus(scheduled));
+  if (absl::Status scheduled = scheduler_->Schedule(&task); !scheduled.ok()) {
+    static_cast<InferTask*>(task.get())->Fail(FailureReason::kRejected, ToGrpcStatus(scheduled));
   }
   return reactor;
 }
@@ -231,7 +247,6 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
 void InferenceService::RunBatch(std::vector<std::unique_ptr<batching::Task>> batch,
                                 int64_t dequeue_time_us) {
   metrics_->AddBusyWorkers(1);
-  metrics_->SetPendingRequests(scheduler_->NumEnqueuedTasks());
   std::vector<kernels::Segment> segments;
   segments.reserve(batch.size());
   size_t elements = 0;
@@ -246,20 +261,19 @@ void InferenceService::RunBatch(std::vector<std::unique_ptr<batching::Task>> bat
   const int64_t compute_start_us = clock_->NowMicros();
   const absl::Status status = backend_->Run(segments);
   const int64_t compute_end_us = clock_->NowMicros();
-  metrics_->BatchExecuted(model_.name, batch.size(), elements, bytes,
-                          Seconds(compute_end_us - compute_start_us));
-  const grpc::Status rpc_status =
-      status.ok() ? grpc::Status::OK
-                  : grpc::Status(grpc::StatusCode::INTERNAL,
-                                 absl::StrCat("backend '", std::string(backend_->name()), "' failed: ",
-                                              status.message()));
-  for (auto& task : batch) {
-    if (status.ok()) {
+  if (status.ok()) {
+    // Successful work only: a failed batch computed nothing a client received.
+    metrics_->BatchExecuted(model_.name, batch.size(), elements, bytes,
+                            Seconds(compute_end_us - compute_start_us));
+    for (auto& task : batch) {
       metrics_->OutputPrepared(model_.name, Seconds(clock_->NowMicros() - compute_end_us));
-    } else {
-      metrics_->RequestFailed(model_.name, FailureReason::kInternal);
+      static_cast<InferTask&>(*task).Finish(grpc::Status::OK);
     }
-    static_cast<InferTask&>(*task).Finish(rpc_status);
+  } else {
+    const grpc::Status failed(grpc::StatusCode::INTERNAL,
+                              absl::StrCat("backend '", std::string(backend_->name()),
+                                           "' failed: ", status.message()));
+    for (auto& task : batch) static_cast<InferTask&>(*task).Fail(FailureReason::kInternal, failed);
   }
   metrics_->AddBusyWorkers(-1);
 }

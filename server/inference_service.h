@@ -18,6 +18,7 @@
 #include "cgelu/proto/inference.grpc.pb.h"
 #include "server/batching/batch_scheduler.h"
 #include "server/infer_request.h"
+#include "server/logging.h"
 #include "server/metrics.h"
 
 namespace cgelu::server {
@@ -26,6 +27,8 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
  public:
   InferenceService(ModelSpec model, std::string server_version, kernels::Backend* backend,
                    ServerMetrics* metrics, batching::Clock* clock);
+  // Writes the count of failure log lines the rate limit suppressed and has not yet reported.
+  ~InferenceService() override;
 
   // Must be called once, before the gRPC server starts.
   void set_scheduler(batching::BatchScheduler* scheduler) { scheduler_ = scheduler; }
@@ -61,6 +64,9 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   // The metric label for a request's model: its name if served, else the bounded placeholder.
   std::string_view ModelLabel(const inference::ModelInferRequest& request) const;
   absl::Status CheckModel(const std::string& name, const std::string& version) const;
+  // Counts the failure, then writes its one warn line unless the per-reason rate limit is spent.
+  void RecordFailure(std::string_view model_label, FailureReason reason,
+                     const std::string& request_id, const grpc::Status& status);
 
   const ModelSpec model_;
   const std::string server_version_;
@@ -69,6 +75,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   batching::Clock* const clock_;
   batching::BatchScheduler* scheduler_ = nullptr;
   std::atomic<bool> draining_{false};
+  LogRateLimiter failure_log_;
 };
 
 }  // namespace cgelu::server

@@ -1,5 +1,6 @@
 #include "server/logging.h"
 
+#include <atomic>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -43,7 +44,9 @@ std::string Timestamp(const spdlog::details::log_msg& msg) {
 }
 
 std::string FieldKey(std::string_view key) {
-  if (key == "ts" || key == "level" || key == "msg") return "_" + std::string(key);
+  if (key == "ts" || key == "level" || key == "msg") {
+    return absl::StrCat("_", absl::string_view(key.data(), key.size()));
+  }
   return std::string(key);
 }
 
@@ -165,6 +168,75 @@ void LogEvent(spdlog::level::level_enum level, std::string_view msg,
     ~FieldsScope() { current_fields = nullptr; }
   } scope(&fields);
   logger->log(level, spdlog::string_view_t(msg.data(), msg.size()));
+}
+
+std::string LogRequestId(std::string_view client_id) {
+  if (!client_id.empty()) return std::string(client_id);
+  static std::atomic<uint64_t> next{1};
+  return absl::StrCat("srv-", next.fetch_add(1, std::memory_order_relaxed));
+}
+
+namespace {
+constexpr int64_t kRateWindowUs = 1'000'000;
+}  // namespace
+
+LogRateLimiter::LogRateLimiter(std::string suppressed_msg, std::string key_field,
+                               std::vector<std::string> key_names, int max_lines_per_second,
+                               const batching::Clock* clock)
+    : suppressed_msg_(std::move(suppressed_msg)),
+      key_field_(std::move(key_field)),
+      key_names_(std::move(key_names)),
+      max_lines_per_second_(max_lines_per_second),
+      clock_(clock),
+      windows_(key_names_.size()) {
+  const int64_t now_us = clock_->NowMicros();
+  for (Window& window : windows_) window.start_us = now_us;
+}
+
+bool LogRateLimiter::Allow(size_t key) {
+  const int64_t now_us = clock_->NowMicros();
+  uint64_t to_report = 0;
+  int64_t reported_window_us = 0;
+  bool allowed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Window& window = windows_[key];
+    if (now_us - window.start_us >= kRateWindowUs) {
+      to_report = window.suppressed;
+      reported_window_us = now_us - window.start_us;
+      window = Window{now_us, 0, 0};
+    }
+    allowed = window.logged < max_lines_per_second_;
+    if (allowed) {
+      ++window.logged;
+    } else {
+      ++window.suppressed;
+    }
+  }
+  if (to_report > 0) Report(key, to_report, reported_window_us);
+  return allowed;
+}
+
+void LogRateLimiter::Flush() {
+  const int64_t now_us = clock_->NowMicros();
+  std::vector<std::pair<uint64_t, int64_t>> to_report(key_names_.size());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t key = 0; key < to_report.size(); ++key) {
+      to_report[key] = {windows_[key].suppressed, now_us - windows_[key].start_us};
+      windows_[key].suppressed = 0;
+    }
+  }
+  for (size_t key = 0; key < to_report.size(); ++key) {
+    if (to_report[key].first > 0) Report(key, to_report[key].first, to_report[key].second);
+  }
+}
+
+void LogRateLimiter::Report(size_t key, uint64_t suppressed, int64_t window_us) const {
+  LogEvent(spdlog::level::warn, suppressed_msg_,
+           {{key_field_, key_names_[key]},
+            {"suppressed", suppressed},
+            {"window_s", static_cast<double>(window_us) * 1e-6}});
 }
 
 }  // namespace cgelu::server

@@ -8,6 +8,7 @@
 #include <future>
 #include <iostream>
 #include <string>
+#include <tuple>
 
 #include "CLI/CLI.hpp"
 #include "spdlog/spdlog.h"
@@ -26,9 +27,10 @@ namespace {
 
 using cgelu::server::LogEvent;
 
-int Fatal(std::string_view what, const absl::Status& status) {
+// Start-up failures: one critical line, then the exit status (2 for bad flags, 1 otherwise).
+int Fatal(std::string_view what, const absl::Status& status, int exit_code = 1) {
   LogEvent(spdlog::level::critical, what, {{"error", std::string(status.message())}});
-  return 1;
+  return exit_code;
 }
 
 }  // namespace
@@ -116,15 +118,20 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
+  // CLI11 reports flag syntax errors itself, as plain text: the log format is not known yet. From
+  // here on every start-up error is a structured line. A bad --log-level is logged in the chosen
+  // format at the default level; only a format the logger cannot build stays plain text.
   if (auto status = cgelu::server::SetUpLogging(log_format, log_level); !status.ok()) {
-    std::cerr << "cgelu-server: " << status.message() << "\n";
-    return 2;
+    if (!cgelu::server::SetUpLogging(log_format, "info").ok()) {
+      std::cerr << "cgelu-server: " << status.message() << "\n";
+      return 2;
+    }
+    return Fatal("bad --log-level", status, 2);
   }
   options.model.defaults.approximate =
       approximate == "tanh" ? cgelu::kernels::Approximate::kTanh : cgelu::kernels::Approximate::kNone;
   if (auto status = cgelu::kernels::ValidateParams(options.model.defaults); !status.ok()) {
-    std::cerr << "cgelu-server: --min/--max: " << status.message() << "\n";
-    return 2;
+    return Fatal("bad --min/--max", status, 2);
   }
 
   // Signals are taken synchronously by this thread (sigwait), so every thread started from here on
@@ -147,15 +154,15 @@ int main(int argc, char** argv) {
     metrics_options.version = CGELU_VERSION;
     metrics_options.models = {options.model.name};
     metrics_options.max_queue_size = batching.max_queue_size;
-    for (auto [csv, out] : {std::pair{&latency_buckets, &metrics_options.latency_buckets_s},
-                            std::pair{&batch_requests_buckets, &metrics_options.batch_requests_buckets},
-                            std::pair{&batch_elements_buckets, &metrics_options.batch_elements_buckets}}) {
+    for (auto [flag, csv, out] :
+         {std::tuple{"bad --latency-buckets", &latency_buckets, &metrics_options.latency_buckets_s},
+          std::tuple{"bad --batch-requests-buckets", &batch_requests_buckets,
+                     &metrics_options.batch_requests_buckets},
+          std::tuple{"bad --batch-elements-buckets", &batch_elements_buckets,
+                     &metrics_options.batch_elements_buckets}}) {
       if (csv->empty()) continue;
       auto parsed = cgelu::server::ParseBuckets(*csv);
-      if (!parsed.ok()) {
-        std::cerr << "cgelu-server: " << parsed.status().message() << "\n";
-        return 2;
-      }
+      if (!parsed.ok()) return Fatal(flag, parsed.status(), 2);
       *out = *std::move(parsed);
     }
     auto prometheus = cgelu::server::MakePrometheusMetrics(metrics_options);
@@ -206,11 +213,11 @@ int main(int argc, char** argv) {
     spdlog::default_logger()->flush();
     std::_Exit(1);
   }
-  LogEvent(spdlog::level::info, "server stopped",
-           {{"drain_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                            started)
-                                  .count()}});
-  spdlog::default_logger()->flush();
+  const double drain_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  // Destroyed first so that its last lines (suppressed failure counts) come before this one.
   server->reset();
+  LogEvent(spdlog::level::info, "server stopped", {{"drain_seconds", drain_seconds}});
+  spdlog::default_logger()->flush();
   return 0;
 }

@@ -5,10 +5,12 @@
 #include <chrono>
 #include <cmath>
 #include <exception>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
@@ -60,7 +62,7 @@ class NullMetrics final : public ServerMetrics {
   void Queued(std::string_view, double) override {}
   void OutputPrepared(std::string_view, double) override {}
   void BatchExecuted(std::string_view, size_t, size_t, size_t, double) override {}
-  void SetPendingRequests(size_t) override {}
+  void WatchPendingRequests(std::function<size_t()>) override {}
   void AddInFlightRequests(int64_t) override {}
   void AddBusyWorkers(int64_t) override {}
 };
@@ -172,6 +174,33 @@ class GpuMemoryCollector final : public prometheus::Collectable {
   std::string backend_;
 };
 
+// cgelu_pending_requests, read from the batch queue at scrape time. The mutex only orders a scrape
+// against WatchPendingRequests (attach at start-up, detach at shutdown); the read itself takes the
+// scheduler's lock briefly.
+class PendingRequestsCollector final : public prometheus::Collectable {
+ public:
+  void Watch(std::function<size_t()> pending) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_ = std::move(pending);
+  }
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    prometheus::ClientMetric metric;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      metric.gauge.value = pending_ ? static_cast<double>(pending_()) : 0.0;
+    }
+    return {prometheus::MetricFamily{"cgelu_pending_requests",
+                                     "Requests waiting in the batch queue (read at scrape time).",
+                                     prometheus::MetricType::Gauge,
+                                     {metric}}};
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::function<size_t()> pending_ ABSL_GUARDED_BY(mu_);
+};
+
 class PrometheusMetricsImpl final : public PrometheusMetrics {
  public:
   // Builds every family and series; exposes nothing yet.
@@ -210,7 +239,9 @@ class PrometheusMetricsImpl final : public PrometheusMetrics {
     series.batch_requests->Observe(static_cast<double>(requests));
     series.batch_elements->Observe(static_cast<double>(elements));
   }
-  void SetPendingRequests(size_t n) override { pending_->Set(static_cast<double>(n)); }
+  void WatchPendingRequests(std::function<size_t()> pending_requests) override {
+    pending_->Watch(std::move(pending_requests));
+  }
   void AddInFlightRequests(int64_t delta) override {
     in_flight_->Increment(static_cast<double>(delta));
   }
@@ -228,12 +259,13 @@ class PrometheusMetricsImpl final : public PrometheusMetrics {
 
   std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
   std::shared_ptr<ProcessCollector> process_ = std::make_shared<ProcessCollector>();
+  std::shared_ptr<PendingRequestsCollector> pending_ =
+      std::make_shared<PendingRequestsCollector>();
   std::shared_ptr<GpuMemoryCollector> gpu_;
   // Keyed by model name, kUnknownModelLabel included; never changes after construction, so lookups
   // need no lock.
   absl::flat_hash_map<std::string, ModelSeries> series_;
   ModelSeries* unknown_ = nullptr;
-  prometheus::Gauge* pending_ = nullptr;
   prometheus::Gauge* in_flight_ = nullptr;
   prometheus::Gauge* busy_workers_ = nullptr;
   int port_ = 0;
@@ -260,15 +292,15 @@ PrometheusMetricsImpl::PrometheusMetricsImpl(const PrometheusMetricsOptions& opt
                        .Register(r);
   auto& elements = BuildCounter()
                        .Name("cgelu_processed_elements_total")
-                       .Help("Tensor elements computed by the backend.")
+                       .Help("Tensor elements the backend computed successfully.")
                        .Register(r);
   auto& bytes = BuildCounter()
                     .Name("cgelu_processed_bytes_total")
-                    .Help("Input tensor bytes computed by the backend.")
+                    .Help("Input tensor bytes the backend computed successfully.")
                     .Register(r);
   auto& batches = BuildCounter()
                       .Name("cgelu_batches_total")
-                      .Help("Batches executed by the backend.")
+                      .Help("Batches the backend computed successfully.")
                       .Register(r);
   auto histogram = [&](const char* name,
                        const char* help) -> prometheus::Family<prometheus::Histogram>& {
@@ -281,13 +313,14 @@ PrometheusMetricsImpl::PrometheusMetricsImpl(const PrometheusMetricsOptions& opt
   auto& queue = histogram("cgelu_queue_duration_seconds",
                           "Time a request waited in the batch queue before its batch closed.");
   auto& compute =
-      histogram("cgelu_compute_duration_seconds", "Time the backend kernel took for one batch.");
+      histogram("cgelu_compute_duration_seconds",
+                "Time the backend kernel took for one successfully computed batch.");
   auto& output = histogram("cgelu_output_preparation_duration_seconds",
                            "Time from the kernel's end to a request's response being handed to "
                            "gRPC.");
-  auto& batch_requests = histogram("cgelu_batch_size_requests", "Requests in each executed batch.");
+  auto& batch_requests = histogram("cgelu_batch_size_requests", "Requests in each successfully computed batch.");
   auto& batch_elements =
-      histogram("cgelu_batch_size_elements", "Tensor elements in each executed batch.");
+      histogram("cgelu_batch_size_elements", "Tensor elements in each successfully computed batch.");
   auto& last_request = BuildGauge()
                            .Name("cgelu_last_request_timestamp_seconds")
                            .Help("Unix time of the last answered request.")
@@ -332,11 +365,6 @@ PrometheusMetricsImpl::PrometheusMetricsImpl(const PrometheusMetricsOptions& opt
   }
   unknown_ = &series_.find(View(kUnknownModelLabel))->second;
 
-  pending_ = &BuildGauge()
-                  .Name("cgelu_pending_requests")
-                  .Help("Requests waiting in the batch queue.")
-                  .Register(r)
-                  .Add({});
   in_flight_ = &BuildGauge()
                     .Name("cgelu_inflight_requests")
                     .Help("Requests received and not yet answered.")
@@ -376,6 +404,7 @@ absl::Status PrometheusMetricsImpl::Expose(const std::string& address) {
         absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
   }
   exposer_->RegisterCollectable(registry_);
+  exposer_->RegisterCollectable(pending_);
   exposer_->RegisterCollectable(process_);
   if (gpu_) exposer_->RegisterCollectable(gpu_);
   const std::vector<int> ports = exposer_->GetListeningPorts();

@@ -9,7 +9,8 @@
 // Thread-safety: every method may be called concurrently from gRPC and batch-worker threads; none
 // blocks on I/O (the Prometheus exposer reads the registry on its own thread). Every labelled
 // series is created at construction, so recording is a hash lookup plus an atomic or a short mutex.
-// The metric names, types, labels and buckets are documented in docs/METRICS.md.
+// Every metric (name, type, labels, meaning) is listed in README.md ("Metrics and logs"); buckets
+// and derivations are in docs/METRICS.md.
 #pragma once
 
 #include <array>
@@ -60,10 +61,12 @@ struct StatisticsSnapshot {
   PhaseTotals request;               // cgelu_request_duration_seconds (every answered request)
   PhaseTotals input_preparation;     // cgelu_input_preparation_duration_seconds
   PhaseTotals queue;                 // cgelu_queue_duration_seconds
-  PhaseTotals compute;               // cgelu_compute_duration_seconds (one per batch)
+  PhaseTotals compute;               // cgelu_compute_duration_seconds (one per successful batch)
   PhaseTotals output_preparation;    // cgelu_output_preparation_duration_seconds
-  uint64_t inference_count = 0;      // requests computed in batches: cgelu_batch_size_requests_sum
-  uint64_t execution_count = 0;      // batches executed: cgelu_batches_total
+  // The next four count successful work only (as Triton does): a batch the backend failed adds
+  // nothing here; its requests are failures with reason `internal`.
+  uint64_t inference_count = 0;      // requests computed: cgelu_batch_size_requests_sum
+  uint64_t execution_count = 0;      // batches computed: cgelu_batches_total
   uint64_t elements = 0;             // cgelu_processed_elements_total
   uint64_t bytes = 0;                // cgelu_processed_bytes_total
   double last_request_unix_s = 0.0;  // cgelu_last_request_timestamp_seconds; 0 before the first
@@ -83,25 +86,34 @@ class ServerMetrics {
   virtual void OutputPrepared(std::string_view model,
                               double seconds) = 0;  // after kernel -> Finish
 
-  // One batch executed by the backend.
+  // One batch the backend computed successfully. A batch whose Backend::Run failed is not
+  // reported here (its requests are RequestFailed(kInternal)), so the processed, batch and compute
+  // series count successful work only.
   virtual void BatchExecuted(std::string_view model, size_t requests, size_t elements, size_t bytes,
                              double compute_s) = 0;
 
-  // Gauges, updated by whoever owns the quantity.
-  virtual void SetPendingRequests(size_t n) = 0;
+  // The batch queue's depth: `pending_requests` is called whenever the value is exported (for
+  // Prometheus, at every scrape, on the exposer's thread), so the gauge is the scheduler's own
+  // count at that moment, never a copy that a dropped or abandoned task could leave stale. It must
+  // be thread-safe and must not call back into these metrics. An empty function detaches it (the
+  // gauge reads 0); the owner detaches it before the queue it reads goes away.
+  virtual void WatchPendingRequests(std::function<size_t()> pending_requests) = 0;
+  // Gauges updated by whoever owns the quantity, with exact increments.
   virtual void AddInFlightRequests(int64_t delta) = 0;
   virtual void AddBusyWorkers(int64_t delta) = 0;
 
-  // ModelStatistics-style totals for `model`, derived from the exported counters. NOT_FOUND for a
-  // model not being served; UNIMPLEMENTED when this implementation keeps no counters (null
-  // metrics). Not pure so that test fakes need not implement it.
+  // ModelStatistics-style totals for `model`, derived from the exported counters (the derivation a
+  // ModelStatistics RPC would serve; no such RPC exists yet). NOT_FOUND for a model not being
+  // served; UNIMPLEMENTED when this implementation keeps no counters (null metrics). Not pure so
+  // that test fakes need not implement it.
   virtual absl::StatusOr<StatisticsSnapshot> Statistics(std::string_view model) const;
 };
 
 // Discards everything: for tests and for --metrics-address "".
 std::unique_ptr<ServerMetrics> MakeNullMetrics();
 
-// GPU memory of the device a GPU backend runs on, as cudaMemGetInfo reports it.
+// GPU memory of the device a GPU backend runs on, as that backend's probe reports it. No backend
+// in this tree runs on a GPU or sets a probe yet, so the two GPU gauges are never exported today.
 struct GpuMemoryInfo {
   int device = 0;
   uint64_t used_bytes = 0;
@@ -124,8 +136,9 @@ struct PrometheusMetricsOptions {
   // cgelu_queue_capacity so that dashboards and alerts can relate cgelu_pending_requests to it.
   // 0: not exported.
   size_t max_queue_size = 0;
-  // Set by a GPU backend: read at every scrape (from the exposer's thread) to export
-  // cgelu_gpu_memory_{used,total}_bytes. A failed read omits the two series from that scrape.
+  // For a GPU backend to set: read at every scrape (from the exposer's thread) to export
+  // cgelu_gpu_memory_{used,total}_bytes. Unset (as for every backend today): the two families are
+  // absent. A failed read omits the two series from that scrape.
   std::function<absl::StatusOr<GpuMemoryInfo>()> gpu_memory_probe;
 };
 

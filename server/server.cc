@@ -45,6 +45,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
   if (!scheduler.ok()) return scheduler.status();
   server->scheduler_ = *std::move(scheduler);
   service->set_scheduler(server->scheduler_.get());
+  // Read at scrape time, so the gauge cannot go stale; detached in ~Server before the scheduler
+  // goes away.
+  server->metrics_->WatchPendingRequests(
+      [scheduler = server->scheduler_.get()] { return scheduler->NumEnqueuedTasks(); });
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -69,6 +73,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
 Server::~Server() {
   BeginDrain();
   Drain(std::chrono::system_clock::time_point::max());
+  metrics_->WatchPendingRequests(nullptr);
 }
 
 void Server::BeginDrain() {

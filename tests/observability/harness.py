@@ -144,9 +144,11 @@ class CgeluServer:
 
 
 def run_client(client_binary, target, request_id, model=None, values="1,2,3", shape="3"):
-    """One Infer call through cgelu-client; returns (ok, seconds the call took end to end)."""
-    argv = [client_binary, "infer", "--server", target, "--values", values, "--shape", shape,
-            "--id", request_id]
+    """One Infer call through cgelu-client (`request_id` None: the request carries no id);
+    returns (ok, seconds the call took end to end, stderr)."""
+    argv = [client_binary, "infer", "--server", target, "--values", values, "--shape", shape]
+    if request_id is not None:
+        argv += ["--id", request_id]
     if model is not None:
         argv += ["--model", model]
     started = time.monotonic()
@@ -189,20 +191,39 @@ def scrape(url):
 
 # --- the Prometheus server ------------------------------------------------------------------
 
-class Prometheus:
-    """Debian's Prometheus on 127.0.0.1:<free port>, TSDB in the test's temp dir, scraping
-    `targets` every second and evaluating `rule_files` every second."""
+def live_config(example_path, targets, interval="1s"):
+    """The example scrape config `example_path` (deploy/monitoring/prometheus/prometheus.yml)
+    made live: its one static `targets` list replaced by `targets`, every scrape and evaluation
+    interval set to `interval`, and its rule files given as absolute paths next to the example.
+    Anything else stays as the example has it, so the test proves the example itself; a change of
+    shape that these substitutions no longer fit fails the test instead of being skipped."""
+    with open(example_path) as f:
+        text = f.read()
+    text, n = re.subn(r"^([ \t]*- targets: )\[[^\]]*\][ \t]*$",
+                      lambda m: m.group(1) + json.dumps(targets), text, flags=re.M)
+    check(n == 1, f"{example_path}: expected one static `- targets: [...]` line, found {n}")
+    text, n = re.subn(r"^([ \t]*(?:scrape|evaluation)_interval: )\S+", rf"\g<1>{interval}", text,
+                      flags=re.M)
+    check(n >= 2, f"{example_path}: expected the scrape and evaluation intervals, found {n}")
+    block = re.search(r"^rule_files:\n((?:[ \t]+- .*\n)+)", text, flags=re.M)
+    check(block is not None, f"{example_path}: no rule_files list")
+    directory = os.path.dirname(os.path.abspath(example_path))
+    rules = re.sub(r"^([ \t]+- )(.*)$",
+                   lambda m: m.group(1) + json.dumps(os.path.join(directory, m.group(2).strip())),
+                   block.group(1), flags=re.M)
+    return text[:block.start(1)] + rules + text[block.end(1):]
 
-    def __init__(self, processes, binary, targets, rule_files=()):
+
+class Prometheus:
+    """Debian's Prometheus on 127.0.0.1:<free port>, TSDB in the test's temp dir, running
+    `config_text` (see live_config)."""
+
+    def __init__(self, processes, binary, config_text):
         workdir = os.path.join(processes.tmp.name, "prometheus")
         os.makedirs(workdir)
         config_path = os.path.join(workdir, "prometheus.yml")
         with open(config_path, "w") as f:
-            f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n")
-            if rule_files:
-                f.write("rule_files:\n" + "".join(f"  - {json.dumps(os.path.abspath(p))}\n" for p in rule_files))
-            f.write("scrape_configs:\n  - job_name: cgelu\n    static_configs:\n"
-                    f"      - targets: {json.dumps(targets)}\n")
+            f.write(config_text)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = processes.start(

@@ -1,11 +1,20 @@
-"""observability.prometheus_server: Debian's Prometheus server scrapes a running cgelu-server on
-loopback every second while the test sends a known load through cgelu-client; then the answers of
-Prometheus's HTTP API are checked against what the test sent:
+"""observability.prometheus_server: Debian's Prometheus server, running the example scrape config
+deploy/monitoring/prometheus/prometheus.yml (only its target and intervals substituted, see
+harness.live_config) with its alert rules, scrapes a running cgelu-server on loopback every second
+while the test sends a known load through cgelu-client; then the answers of Prometheus's HTTP API
+are checked against what the test sent:
 - the request and failure counters Prometheus stored equal the requests sent, exactly;
 - rate(cgelu_requests_total) is close to the rate the clients achieved;
 - histogram_quantile(0.99, ...) of the request duration falls in the very bucket that holds the
-  99th percentile of the server's own histogram, and below the slowest call the clients timed;
-- every query of the Grafana dashboard evaluates, and the alert rules load and stay quiet.
+  99th percentile of the server's own histogram, below the slowest call the clients timed, and
+  above a floor the test sets: the server runs with --max-queue-delay-us 2600 and batches of up
+  to 64 requests, so the oldest request of every batch waits at least 2.6 ms for company; with 4
+  clients a batch holds at most 4 requests, so at least a quarter of all requests take over 2.5 ms
+  (a bucket bound), and the 99th percentile's bucket lies above it;
+- every query of the Grafana dashboard evaluates;
+- every alert rule loads healthy, and its expression, queried as is, returns nothing on this
+  healthy server (a rule that would fire, `for:` aside, fails the test); once the server is
+  stopped, CgeluTargetDown's expression returns that target.
 """
 
 import argparse
@@ -20,6 +29,8 @@ import promql_names
 LOAD_SECONDS = 6.0
 CLIENTS = 4
 INVALID_REQUESTS = 5
+QUEUE_DELAY_US = 2600  # just above FLOOR_S, see the module docstring
+FLOOR_S = 0.0025       # a bound of the default latency buckets
 
 
 def drive_load(client, target):
@@ -67,12 +78,16 @@ def test(argv):
     parser.add_argument("--prometheus", required=True)
     parser.add_argument("--dashboard", required=True)
     parser.add_argument("--rules", required=True)
+    parser.add_argument("--scrape-config", required=True)
     args = parser.parse_args(argv)
 
     with harness.Processes() as processes:
-        server = harness.CgeluServer(processes, args.server)
-        prometheus = harness.Prometheus(processes, args.prometheus,
-                                        [f"127.0.0.1:{server.metrics_port}"], [args.rules])
+        server = harness.CgeluServer(processes, args.server,
+                                     ["--max-queue-delay-us", str(QUEUE_DELAY_US),
+                                      "--max-batch-requests", "64"])
+        target = f"127.0.0.1:{server.metrics_port}"
+        prometheus = harness.Prometheus(
+            processes, args.prometheus, harness.live_config(args.scrape_config, [target]))
         # Two scrapes before any request: every counter's history starts at a stored 0.
         harness.wait_until(
             lambda: prometheus.scalar('count_over_time(up{job="cgelu"}[1m])') >= 2 and
@@ -126,6 +141,12 @@ def test(argv):
                       "percentile of the server's histogram")
         harness.check(0 < p50 <= p99, f"p50 {p50} s, p99 {p99} s")
         harness.check(p99 <= slowest_s, f"p99 {p99} s above the slowest client call, {slowest_s:.4f} s")
+        harness.check(p99 >= FLOOR_S, f"p99 {p99} s below {FLOOR_S} s, which at least a quarter "
+                      "of the requests waited in the queue alone")
+        quick = prometheus.scalar(
+            f'sum(cgelu_queue_duration_seconds_bucket{{job="cgelu",le="{FLOOR_S}"}})')
+        harness.check(quick <= 0.75 * ok, f"{quick} of {ok} requests queued {FLOOR_S} s or less: "
+                      "the oldest request of each batch did not wait --max-queue-delay-us")
 
         # Every dashboard query evaluates; all but the GPU ones return data from a CPU server.
         for title, expr in promql_names.dashboard_queries(args.dashboard):
@@ -133,14 +154,27 @@ def test(argv):
             if "gpu_memory" not in expr:
                 harness.check(result, f"dashboard panel '{title}': `{expr}` returned no data")
 
-        # The alert rules loaded, evaluate cleanly, and none fires on this healthy server.
+        # Every rule of the file loaded healthy, and no alert condition holds on this healthy
+        # server: each expression, queried now, returns nothing.
+        alerts = promql_names.rule_queries(args.rules)
         groups = prometheus.api("rules")["groups"]
-        rules = [rule for group in groups for rule in group["rules"]]
-        harness.check(len(rules) == 5, f"{len(rules)} rules loaded: {rules}")
-        for rule in rules:
-            harness.check(rule["health"] == "ok", f"rule {rule['name']}: {rule}")
-        firing = prometheus.query('ALERTS{alertstate="firing"}')
-        harness.check(not firing, f"alerts firing on a healthy server: {firing}")
+        rules = {rule["name"]: rule for group in groups for rule in group["rules"]}
+        harness.check(sorted(rules) == sorted(name for name, _ in alerts),
+                      f"rules loaded: {sorted(rules)}, in {args.rules}: {[n for n, _ in alerts]}")
+        for name, expr in alerts:
+            harness.check(rules[name]["health"] == "ok", f"rule {name}: {rules[name]}")
+            result = prometheus.query(expr)
+            harness.check(not result, f"{name}'s condition holds on a healthy server: "
+                          f"`{expr}` returned {result}")
+
+        # A condition that must hold: the replica stops, its target goes down.
+        harness.check(server.stop() == 0, "cgelu-server did not stop cleanly on SIGTERM")
+        harness.wait_until(lambda: prometheus.scalar(f'up{{job="cgelu",instance="{target}"}}') == 0,
+                           15, "Prometheus to see the stopped target down")
+        down = dict(alerts)["CgeluTargetDown"]
+        result = prometheus.query(down)
+        harness.check([labels.get("instance") for labels, _ in result] == [target],
+                      f"CgeluTargetDown's `{down}` returned {result} for the stopped {target}")
         print(f"sent {sent} requests ({client_rate:.1f}/s OK); Prometheus: rate {rate:.1f}/s, "
               f"p50 {p50 * 1e3:.3f} ms, p99 {p99 * 1e3:.3f} ms in bucket ({lower}, {upper}]; "
               f"slowest client call {slowest_s * 1e3:.1f} ms")

@@ -14,6 +14,7 @@
 #include "cgelu/kernels/clipped_gelu.h"
 #include "cgelu/proto/health.grpc.pb.h"
 #include "tests/server/metrics/scrape.h"
+#include "tests/support/fake_clock.h"
 #include "tests/support/server_harness.h"
 
 namespace cgelu::testing {
@@ -366,6 +367,14 @@ TEST_F(ServerTest, LivenessReadinessAndMetadata) {
   EXPECT_EQ(model->name(), "clipped_gelu");
   EXPECT_THAT(model->versions(), ElementsAre("1"));
   ASSERT_EQ(model->inputs_size(), 1);
+  EXPECT_EQ(model->platform(), "cgelu_cpu");
+  // The protocol gives a tensor one datatype and one shape: the primary form, FP32 of any length
+  // (-1 is the protocol's variable-size dimension). FP64/FP16/BF16 and every rank are accepted too.
+  ASSERT_EQ(model->outputs_size(), 1);
+  for (const auto* tensor : {&model->inputs(0), &model->outputs(0)}) {
+    EXPECT_EQ(tensor->datatype(), "FP32");
+    EXPECT_THAT(tensor->shape(), ElementsAre(-1));
+  }
   EXPECT_EQ(model->inputs(0).name(), "INPUT0");
   EXPECT_EQ(model->outputs(0).name(), "OUTPUT0");
   EXPECT_EQ(test_.client->ModelMetadata("other", std::chrono::seconds(5)).status().code(),
@@ -406,6 +415,65 @@ TEST_F(ServerTest, ConcurrentClientsGetTheirOwnResults) {
 
 namespace cgelu::testing {
 namespace {
+
+// S3: with max_queue_delay_us = 2000 and one client sending one request at a time, each request
+// waits for company exactly the queue delay and no longer, and the scraped queue-time histogram
+// shows it. The batcher runs on a FakeClock, so the test moves time itself: nothing depends on the
+// machine's speed.
+TEST(ServerQueueDelay, S3LoneRequestsWaitTheQueueDelayAndTheHistogramShowsIt) {
+  FakeClock clock(1'000'000);
+  server::PrometheusMetricsOptions metrics_options;
+  metrics_options.address = "127.0.0.1:0";  // default buckets: ..., 1 ms, 2.5 ms, 5 ms, ...
+  auto metrics = server::MakePrometheusMetrics(metrics_options);
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  const int metrics_port = (*metrics)->port();
+  server::ServerOptions options;
+  options.grpc_address = "127.0.0.1:0";
+  options.batching.max_queue_delay_us = 2000;
+  auto server = server::Server::Create(options, kernels::MakeCpuBackend(), *std::move(metrics),
+                                       &clock);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto client =
+      client::Client::Create({.target = "127.0.0.1:" + std::to_string((*server)->grpc_port())});
+  ASSERT_TRUE(client.ok()) << client.status();
+
+  constexpr int kRequests = 5;
+  for (int i = 0; i < kRequests; ++i) {
+    const std::vector<float> values = {static_cast<float>(i), -1.5f};
+    const int64_t arrival_us = clock.NowMicros();
+    auto answer = std::async(std::launch::async, [&] {
+      return (*client)->Infer(Fp32Tensor({2}, values), {});
+    });
+    // The worker is asleep until the lone request's batch closes: arrival + 2000 us.
+    clock.BlockUntilWaitersWithDeadline(1, arrival_us + 2000);
+    clock.AdvanceMicros(1000);
+    // Half-way, the request is still waiting for company.
+    EXPECT_EQ((*server)->scheduler().NumEnqueuedTasks(), 1u);
+    clock.AdvanceMicros(1000);
+    auto out = answer.get();
+    ASSERT_TRUE(out.ok()) << out.status();
+    ExpectBitIdentical(Fp32Values(*out), KernelOutput(values, {}));
+  }
+
+  auto body = HttpGet(metrics_port, "/metrics");
+  ASSERT_TRUE(body.ok()) << body.status();
+  auto scrape = ParseExposition(*body);
+  ASSERT_TRUE(scrape.ok()) << scrape.status();
+  const std::string model = "model=\"clipped_gelu\"";
+  EXPECT_EQ(scrape->Sum("cgelu_queue_duration_seconds_count", model), kRequests);
+  EXPECT_DOUBLE_EQ(scrape->Sum("cgelu_queue_duration_seconds_sum", model), kRequests * 0.002);
+  // Every observation is above 1 ms (none closed early) and at most 2.5 ms (none late).
+  int checked = 0;
+  for (const auto& [le, cumulative] : scrape->Buckets("cgelu_queue_duration_seconds", model)) {
+    if (le <= 0.001) {
+      EXPECT_EQ(cumulative, 0) << "le=" << le;
+    } else if (le >= 0.0025) {
+      EXPECT_EQ(cumulative, kRequests) << "le=" << le;
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 2);
+}
 
 TEST(ServerMetricsScrape, HistogramsShowEveryPhase) {
   server::PrometheusMetricsOptions metrics_options;

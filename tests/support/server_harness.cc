@@ -14,8 +14,14 @@ absl::Status GatedBackend::Run(absl::Span<const kernels::Segment> segments) {
     cv_.wait(lock, [&] { return open_; });
     --blocked_;
     batch_sizes_.push_back(segments.size());
+    if (!failure_.ok()) return failure_;
   }
   return inner_->Run(segments);
+}
+
+void GatedBackend::FailWith(absl::Status status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  failure_ = std::move(status);
 }
 
 void GatedBackend::CloseGate() {
@@ -97,6 +103,26 @@ std::vector<double> RecordingMetrics::queue_seconds() const {
 int64_t RecordingMetrics::in_flight() const {
   std::lock_guard<std::mutex> lock(mu_);
   return in_flight_;
+}
+
+void RecordingMetrics::WatchPendingRequests(std::function<size_t()> pending_requests) {
+  std::lock_guard<std::mutex> lock(mu_);
+  pending_requests_ = std::move(pending_requests);
+}
+
+void RecordingMetrics::AddBusyWorkers(int64_t delta) {
+  std::lock_guard<std::mutex> lock(mu_);
+  busy_workers_ += delta;
+}
+
+size_t RecordingMetrics::pending_requests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pending_requests_ ? pending_requests_() : 0;
+}
+
+int64_t RecordingMetrics::busy_workers() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return busy_workers_;
 }
 
 void RecordingMetrics::WaitForRequests(int n) const {

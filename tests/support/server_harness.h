@@ -4,6 +4,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,7 +20,8 @@
 namespace cgelu::testing {
 
 // Wraps a real backend. While the gate is closed, Run() waits at it; tests use that to stall the
-// executor deterministically (WaitUntilBlocked instead of sleeping).
+// executor deterministically (WaitUntilBlocked instead of sleeping). FailWith() makes every later
+// Run() return an error instead of computing.
 class GatedBackend final : public kernels::Backend {
  public:
   explicit GatedBackend(std::unique_ptr<kernels::Backend> inner);
@@ -28,6 +30,8 @@ class GatedBackend final : public kernels::Backend {
 
   void CloseGate();
   void OpenGate();
+  // From now on Run() returns `status` (after the gate) without computing; OK computes again.
+  void FailWith(absl::Status status);
   // Blocks until `n` Run() calls are waiting at the closed gate.
   void WaitUntilBlocked(int n = 1);
   // Segments per batch of every Run() that went through, in order.
@@ -40,6 +44,7 @@ class GatedBackend final : public kernels::Backend {
   std::condition_variable cv_;
   bool open_ = true;
   int blocked_ = 0;
+  absl::Status failure_;
   std::vector<size_t> batch_sizes_;
 };
 
@@ -53,15 +58,19 @@ class RecordingMetrics final : public server::ServerMetrics {
   void OutputPrepared(std::string_view, double) override {}
   void BatchExecuted(std::string_view model, size_t requests, size_t elements, size_t bytes,
                      double compute_s) override;
-  void SetPendingRequests(size_t) override {}
+  void WatchPendingRequests(std::function<size_t()> pending_requests) override;
   void AddInFlightRequests(int64_t delta) override;
-  void AddBusyWorkers(int64_t) override {}
+  void AddBusyWorkers(int64_t delta) override;
 
   std::map<grpc::StatusCode, int> codes() const;
   int failures(server::FailureReason reason) const;
   std::vector<size_t> batch_requests() const;
   std::vector<double> queue_seconds() const;
   int64_t in_flight() const;
+  // The gauges as a scrape would read them now: the watched queue depth (0 when none is watched)
+  // and the busy-worker count.
+  size_t pending_requests() const;
+  int64_t busy_workers() const;
   // Blocks until `n` requests have been answered.
   void WaitForRequests(int n) const;
 
@@ -70,6 +79,8 @@ class RecordingMetrics final : public server::ServerMetrics {
   mutable std::condition_variable cv_;
   int done_ = 0;
   int64_t in_flight_ = 0;
+  int64_t busy_workers_ = 0;
+  std::function<size_t()> pending_requests_;
   std::map<grpc::StatusCode, int> codes_;
   std::map<server::FailureReason, int> failures_;
   std::vector<size_t> batch_requests_;

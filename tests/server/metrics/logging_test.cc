@@ -11,6 +11,7 @@
 #include "nlohmann/json.hpp"
 #include "spdlog/sinks/ostream_sink.h"
 #include "spdlog/spdlog.h"
+#include "tests/support/fake_clock.h"
 
 namespace cgelu::server {
 namespace {
@@ -111,6 +112,54 @@ TEST_F(LoggingTest, LevelFiltersEvents) {
   ASSERT_EQ(lines.size(), 2u) << out_.str();
   EXPECT_EQ(nlohmann::json::parse(lines[0])["msg"], "kept");
   EXPECT_EQ(nlohmann::json::parse(lines[1])["level"], "critical");
+}
+
+TEST(LogRequestIdTest, KeepsTheClientsIdOrMakesAUniqueOne) {
+  EXPECT_EQ(LogRequestId("r-17"), "r-17");
+  const std::string first = LogRequestId("");
+  const std::string second = LogRequestId("");
+  EXPECT_THAT(first, ::testing::StartsWith("srv-"));
+  EXPECT_THAT(second, ::testing::StartsWith("srv-"));
+  EXPECT_NE(first, second);
+}
+
+TEST_F(LoggingTest, RateLimiterCapsLinesPerKeyAndReportsTheRest) {
+  SetUp("json");
+  cgelu::testing::FakeClock clock(5'000'000);
+  LogRateLimiter limiter("lines suppressed", "reason", {"rejected", "timeout"}, 3, &clock);
+  int allowed = 0;
+  for (int i = 0; i < 100; ++i) allowed += limiter.Allow(0);
+  EXPECT_EQ(allowed, 3);
+  EXPECT_TRUE(limiter.Allow(1)) << "each key has its own budget";
+  EXPECT_TRUE(Lines().empty()) << "nothing reported while the window lasts: " << out_.str();
+
+  clock.AdvanceMicros(999'999);
+  EXPECT_FALSE(limiter.Allow(0)) << "still the first second";
+  clock.AdvanceMicros(1);
+  EXPECT_TRUE(limiter.Allow(0)) << "a new window";
+  std::vector<std::string> lines = Lines();
+  ASSERT_EQ(lines.size(), 1u) << out_.str();
+  nlohmann::json report = nlohmann::json::parse(lines[0]);
+  EXPECT_EQ(report["level"], "warn");
+  EXPECT_EQ(report["msg"], "lines suppressed");
+  EXPECT_EQ(report["reason"], "rejected");
+  EXPECT_EQ(report["suppressed"], 98);
+  EXPECT_EQ(report["window_s"], 1.0);
+
+  // Key 1 suppressed nothing: its new window reports nothing.
+  clock.AdvanceMicros(2'000'000);
+  EXPECT_TRUE(limiter.Allow(1));
+  EXPECT_EQ(Lines().size(), 1u) << out_.str();
+
+  // Flush reports what the current windows dropped, once.
+  for (int i = 0; i < 5; ++i) limiter.Allow(1);
+  limiter.Flush();
+  limiter.Flush();
+  lines = Lines();
+  ASSERT_EQ(lines.size(), 2u) << out_.str();
+  report = nlohmann::json::parse(lines[1]);
+  EXPECT_EQ(report["reason"], "timeout");
+  EXPECT_EQ(report["suppressed"], 3);
 }
 
 TEST(SetUpLoggingTest, RejectsUnknownFormatAndLevel) {

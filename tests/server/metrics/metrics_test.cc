@@ -1,5 +1,6 @@
 #include "server/metrics.h"
 
+#include <atomic>
 #include <cmath>
 #include <ctime>
 #include <string>
@@ -214,7 +215,7 @@ TEST(PrometheusMetricsTest, CountersAndHistogramsMove) {
   metrics.BatchExecuted(kModel, 5, 5000, 20000, 2e-3);
   metrics.OutputPrepared(kModel, 2e-6);
   metrics.OutputPrepared(kModel, -1.0);  // a clock step: counted as zero, never negative
-  metrics.SetPendingRequests(7);
+  metrics.WatchPendingRequests([] { return size_t{7}; });
   metrics.AddInFlightRequests(3);
   metrics.AddInFlightRequests(-1);
   metrics.AddBusyWorkers(1);
@@ -344,6 +345,29 @@ TEST(PrometheusMetricsTest, GpuMemoryIsReadAtScrapeTime) {
   EXPECT_EQ(s.Get("cgelu_pending_requests"), 0);
   s = Scrape(**made);
   EXPECT_EQ(s.Get("cgelu_gpu_memory_used_bytes", R"(backend="cuda",device="1")"), 3000);
+}
+
+TEST(PrometheusMetricsTest, PendingRequestsAreReadAtScrapeTime) {
+  absl::StatusOr<std::unique_ptr<PrometheusMetrics>> made =
+      MakePrometheusMetrics(LoopbackOptions());
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_EQ(Scrape(**made).Get("cgelu_pending_requests"), 0) << "nothing watched yet";
+  std::atomic<size_t> depth = 3;
+  std::atomic<int> reads = 0;
+  (*made)->WatchPendingRequests([&] {
+    ++reads;
+    return depth.load();
+  });
+  EXPECT_EQ(reads.load(), 0) << "read when scraped, not when attached";
+  Exposition s = Scrape(**made);
+  EXPECT_EQ(s.types["cgelu_pending_requests"], "gauge");
+  EXPECT_EQ(s.Get("cgelu_pending_requests"), 3);
+  depth = 11;
+  EXPECT_EQ(Scrape(**made).Get("cgelu_pending_requests"), 11);
+  EXPECT_EQ(reads.load(), 2);
+  (*made)->WatchPendingRequests(nullptr);
+  EXPECT_EQ(Scrape(**made).Get("cgelu_pending_requests"), 0);
+  EXPECT_EQ(reads.load(), 2);
 }
 
 TEST(PrometheusMetricsTest, StatisticsMatchTheScrape) {
