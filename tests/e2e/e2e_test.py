@@ -2,6 +2,7 @@
 user would run it. Usage: e2e_test.py BIN_DIR_SERVER BIN_DIR_CLIENT REPO_ROOT (CTest passes them)."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,24 +17,55 @@ import numpy as np
 SERVER = CLIENT = REPO = None
 
 
-def start_server(*extra_args):
-    """Starts cgelu-server on free loopback ports; returns (process, grpc_port, metrics_port)."""
-    proc = subprocess.Popen(
-        [SERVER, "--grpc-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0",
-         "--log-format", "json", *extra_args],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            raise RuntimeError("cgelu-server exited before starting: rc=%s" % proc.wait())
+def parse_log_line(line):
+    """One JSON log event; a line that is not JSON (gRPC's own logging) is kept as {"raw": line}."""
+    try:
         event = json.loads(line)
-        if event.get("msg") == "server started":
-            # Keep draining stderr so the server never blocks on a full pipe.
-            threading.Thread(target=proc.stderr.read, daemon=True).start()
-            return proc, event["grpc_port"], event["metrics_port"]
-    proc.kill()
-    raise RuntimeError("cgelu-server did not report its ports within 60 s")
+    except ValueError:
+        return {"raw": line}
+    return event if isinstance(event, dict) else {"raw": line}
+
+
+class ServerProcess:
+    """cgelu-server started on free loopback ports. Its JSON log events are kept in `events` (a
+    thread reads stderr to the end, so the server never blocks on a full pipe)."""
+
+    def __init__(self, *extra_args, metrics_address="127.0.0.1:0"):
+        self.proc = subprocess.Popen(
+            [SERVER, "--grpc-address", "127.0.0.1:0", "--metrics-address", metrics_address,
+             "--log-format", "json", *extra_args],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.events = []
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                raise RuntimeError("cgelu-server exited before starting: rc=%s" % self.proc.wait())
+            event = parse_log_line(line)
+            self.events.append(event)
+            if event.get("msg") == "server started":
+                self.port, self.metrics_port = event["grpc_port"], event["metrics_port"]
+                self.target = "127.0.0.1:%d" % self.port
+                self._reader = threading.Thread(target=self._read_log, daemon=True)
+                self._reader.start()
+                return
+        self.proc.kill()
+        raise RuntimeError("cgelu-server did not report its ports within 60 s")
+
+    def _read_log(self):
+        for line in self.proc.stderr:
+            self.events.append(parse_log_line(line))
+        self.proc.stderr.close()
+
+    def event(self, msg):
+        """The first log event with this message, after the process has exited."""
+        self._reader.join(timeout=30)
+        return next((e for e in self.events if e.get("msg") == msg), None)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=60)
 
 
 def client(*args, timeout=120):
@@ -53,13 +85,12 @@ def ulp_distance(a, b):
 class ServingTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.proc, cls.port, cls.metrics_port = start_server()
-        cls.target = "127.0.0.1:%d" % cls.port
+        cls.server = ServerProcess()
+        cls.target, cls.metrics_port = cls.server.target, cls.server.metrics_port
 
     @classmethod
     def tearDownClass(cls):
-        cls.proc.send_signal(signal.SIGTERM)
-        cls.proc.wait(timeout=60)
+        cls.server.stop()
 
     def test_minilm_activations_match_the_models_gelu(self):
         preact = os.path.join(REPO, "examples", "minilm_ffn_preact.npy")
@@ -136,33 +167,189 @@ class ServingTest(unittest.TestCase):
             self.assertIn(family, body)
 
 
+# The server's own at-once refusals of a request that arrives after shutdown began (inference_service.cc
+# while draining, batch_scheduler.cc once the batcher is stopping).
+SERVER_REJECTIONS = ("server is shutting down", "batch scheduler is stopping")
+# A call that gRPC never put on a connection (no connection was ready: "connections to all backends
+# failing", older releases "failed to connect to all addresses"), or failed on a GOAWAY, which gRPC
+# does only to a stream not yet sent or numbered above the GOAWAY's last stream id (chttp2:
+# kNotSentOnWire / kNotSeenByServer). The server never saw it.
+NEVER_SENT = ("connections to all backends failing", "failed to connect to all addresses",
+              "GOAWAY received")
+# gRPC's bare RST_STREAM(CANCEL) of a call that reached the server after grpc::Server::Shutdown
+# began and was never handed to the service (a "zombie" call). Our code finishes every call it
+# accepts with its own status and message; the one way gRPC cancels an accepted call is the shutdown
+# deadline running out, which the test rules out from the server's log.
+CANCELLED_BY_SHUTDOWN = "cgelu-client: CANCELLED: CANCELLED"
+
+
+class HealthWatch:
+    """`cgelu-client health --watch` in the background; each stdout line with its arrival time.
+    With hang_up_on set, the watcher goes away as soon as it prints that line, as a client does
+    once it has learnt that the server is leaving."""
+
+    def __init__(self, target, hang_up_on=None):
+        self.proc = subprocess.Popen(
+            [CLIENT, "health", "--watch", "--server", target, "--timeout-ms", "300000"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines = []
+        self._hang_up_on = hang_up_on
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self._changed:
+                self.lines.append((time.monotonic(), line.strip()))
+                self._changed.notify_all()
+            if line.strip() == self._hang_up_on:
+                self.proc.kill()
+        self.proc.stdout.close()
+
+    def wait_for(self, text, timeout):
+        with self._changed:
+            return self._changed.wait_for(lambda: any(l == text for _, l in self.lines), timeout)
+
+    def finish(self):
+        rc = self.proc.wait(timeout=60)
+        stderr = self.proc.stderr.read()
+        self.proc.stderr.close()
+        return rc, stderr
+
+
 class ShutdownTest(unittest.TestCase):
+    maxDiff = None
+    DRAIN_TIMEOUT_S = 10
+    CLIENTS = 8  # parallel cgelu-client loops: the load
+    OK_BEFORE_SIGNAL = 40
+
     def test_s10_sigterm_under_load_drains_and_exits_zero(self):
-        proc, port, _ = start_server("--drain-timeout-s", "20")
-        target = "127.0.0.1:%d" % port
-        outcomes = []
+        # A 50 ms queue delay keeps several accepted requests waiting in the batcher at any moment,
+        # so the signal finds work in flight to drain.
+        server = ServerProcess("--drain-timeout-s", str(self.DRAIN_TIMEOUT_S),
+                               "--max-queue-delay-us", "50000")
+        # An open Watch stream holds the server's shutdown (see the expected failure below), so
+        # this watcher hangs up once it has seen NOT_SERVING.
+        watch = HealthWatch(server.target, hang_up_on="health: NOT_SERVING")
+        self.assertTrue(watch.wait_for("health: SERVING", 30), watch.lines)
+        preact = os.path.join(REPO, "examples", "minilm_ffn_preact.npy")  # [4,16,1536] fp32
+        outcomes = []  # (started, ended, returncode, stderr), monotonic seconds
+        lock = threading.Lock()
         stop = threading.Event()
 
-        def load():
-            while not stop.is_set():
-                r = client("infer", "--server", target, "--values", "0.5,1.5,-2", "--timeout-ms", "10000")
-                outcomes.append((r.returncode, r.stderr))
+        def load(tmp, index):
+            # Sends until its first failure, as a client that then turns to another replica.
+            out_path = os.path.join(tmp, "out%d.npy" % index)
+            returncode = 0
+            while returncode == 0 and not stop.is_set():
+                started = time.monotonic()
+                r = client("infer", "--server", server.target, "--input", preact,
+                           "--output", out_path, "--timeout-ms", "60000", "--id", "load-%d" % index)
+                returncode = r.returncode
+                with lock:
+                    outcomes.append((started, time.monotonic(), r.returncode, r.stderr.strip()))
 
-        workers = [threading.Thread(target=load) for _ in range(4)]
-        for w in workers:
-            w.start()
-        while len(outcomes) < 8:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=30)
-        stop.set()
-        for w in workers:
-            w.join(timeout=60)
+        def ok_count():
+            with lock:
+                return sum(1 for o in outcomes if o[2] == 0)
+
+        with tempfile.TemporaryDirectory() as tmp:
+            workers = [threading.Thread(target=load, args=(tmp, i)) for i in range(self.CLIENTS)]
+            for w in workers:
+                w.start()
+            give_up = time.monotonic() + 120
+            while ok_count() < self.OK_BEFORE_SIGNAL and time.monotonic() < give_up:
+                time.sleep(0.01)
+            # The last answers came as a batch closed; half a queue delay later the next is filling.
+            time.sleep(0.025)
+            # The load keeps running through the drain, as a load test would.
+            signalled = time.monotonic()
+            server.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = server.proc.wait(timeout=self.DRAIN_TIMEOUT_S + 10)
+            finally:
+                exited_after = time.monotonic() - signalled
+                if server.proc.poll() is None:
+                    server.proc.kill()
+                stop.set()
+                for w in workers:
+                    w.join(timeout=120)
+        watch.finish()
+
         self.assertEqual(rc, 0)
-        for code, err in outcomes:
-            # Accepted requests finish OK; later ones are refused (UNAVAILABLE) or find no server.
-            if code != 0:
-                self.assertIn("UNAVAILABLE", err, err)
+        self.assertLess(exited_after, self.DRAIN_TIMEOUT_S)
+        stopped = server.event("server stopped")
+        self.assertIsNotNone(stopped, server.events[-5:])
+        self.assertLess(stopped["drain_seconds"], self.DRAIN_TIMEOUT_S)
+        draining = server.event("draining")
+        self.assertEqual(draining["signal"], "SIGTERM")
+
+        # Health: SERVING, then NOT_SERVING once the signal came, reported before the server went.
+        statuses = [line for _, line in watch.lines]
+        self.assertEqual(statuses[0], "health: SERVING")
+        self.assertIn("health: NOT_SERVING", statuses)
+        not_serving_at = next(t for t, line in watch.lines if line == "health: NOT_SERVING")
+        self.assertGreaterEqual(not_serving_at, signalled)
+        self.assertLess(not_serving_at - signalled, exited_after)
+
+        # Every request is OK, refused at once by the server, or one the server never took: nothing
+        # accepted is lost, and nothing fails before the signal. The drain ended in time (checked
+        # above), so gRPC cancelled no accepted call.
+        self.assertGreaterEqual(ok_count(), self.OK_BEFORE_SIGNAL)
+        unexplained, rejected, never_sent, zombies = [], 0, 0, 0
+        for started, ended, code, err in outcomes:
+            if code == 0:
+                continue
+            if ended < signalled:
+                unexplained.append(("failed before the signal", err))
+            elif "UNAVAILABLE" in err and any(m in err for m in SERVER_REJECTIONS):
+                rejected += 1
+            elif "UNAVAILABLE" in err and any(m in err for m in NEVER_SENT):
+                never_sent += 1
+            elif err == CANCELLED_BY_SHUTDOWN:
+                zombies += 1
+            else:
+                unexplained.append(("failed after the signal", err))
+        self.assertEqual(unexplained, [])
+        # The requests the server held in its queue when the signal came were all answered OK.
+        ok_after_signal = sum(1 for _, ended, code, _ in outcomes if code == 0 and ended > signalled)
+        self.assertGreaterEqual(ok_after_signal, draining["queued_requests"])
+        in_flight = sum(1 for started, ended, _, _ in outcomes if started < signalled < ended)
+        self.assertGreater(in_flight, 0)
+        sys.stderr.write(
+            "S10: %d requests: %d OK, %d refused by the draining server, %d never sent, %d cancelled "
+            "by gRPC's shutdown before reaching the service; "
+            "%d client calls in flight and %d requests queued in the server at SIGTERM; exit 0 "
+            "%.2f s after it (drain %.3f s)\n"
+            % (len(outcomes), ok_count(), rejected, never_sent, zombies, in_flight,
+               draining["queued_requests"], exited_after, stopped["drain_seconds"]))
+
+    def test_health_watch_prints_each_change_and_exits_1_on_not_serving(self):
+        server = ServerProcess("--drain-timeout-s", "1")
+        watch = HealthWatch(server.target)
+        self.assertTrue(watch.wait_for("health: SERVING", 30), watch.lines)
+        self.assertEqual(server.stop(), 0)
+        rc, stderr = watch.finish()
+        # The server sends NOT_SERVING more than once while it drains; the watcher prints changes.
+        self.assertEqual([line for _, line in watch.lines], ["health: SERVING", "health: NOT_SERVING"])
+        self.assertEqual(rc, 1)
+        self.assertEqual(stderr.strip(), "cgelu-client: health: NOT_SERVING")
+
+    # S10 says the process exits within the drain timeout. It does not while a client keeps a
+    # grpc.health.v1 Watch open (gRPC's default health service never ends Watch streams, so
+    # grpc::Server::Shutdown waits for the whole deadline): every SIGTERM then costs the full
+    # --drain-timeout-s. Clients with gRPC's client-side health checking keep such a stream.
+    @unittest.expectedFailure
+    def test_s10_an_open_health_watch_does_not_hold_the_exit(self):
+        # No metrics endpoint: stopping it takes over a second of its own.
+        server = ServerProcess("--drain-timeout-s", "3", metrics_address="")
+        watch = HealthWatch(server.target)
+        self.assertTrue(watch.wait_for("health: SERVING", 30), watch.lines)
+        signalled = time.monotonic()
+        self.assertEqual(server.stop(), 0)
+        exited_after = time.monotonic() - signalled
+        watch.finish()
+        self.assertLess(exited_after, 1.0)
 
     def test_bad_flags_exit_2(self):
         result = subprocess.run([SERVER, "--min", "2", "--max", "1"], capture_output=True, text=True,
@@ -177,6 +364,57 @@ class ShutdownTest(unittest.TestCase):
         self.assertIn("cgelu-server", version.stdout)
 
 
+class HelpTest(unittest.TestCase):
+    def readme_flags(self):
+        """{flag: default} from README.md's "Configuration" table; None where it gives no value."""
+        with open(os.path.join(REPO, "README.md")) as f:
+            text = f.read()
+        table = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+        flags = {}
+        for row in table.splitlines():
+            cells = [c.strip() for c in row.strip().strip("|").split("|")]
+            if len(cells) < 3 or not cells[0].startswith("`--"):
+                continue
+            names = re.findall(r"`(--[a-z0-9-]+)`", cells[0])
+            defaults = re.findall(r"`([^`]*)`", cells[1])
+            for i, name in enumerate(names):
+                flags[name] = defaults[i] if len(defaults) == len(names) else None
+        return flags
+
+    def test_server_help_lists_every_flag_with_its_default(self):
+        result = subprocess.run([SERVER, "--help"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        # CLI11 writes each option as `  --name TYPE[:CHECK]=DEFAULT  text`, e.g.
+        # `--backend TEXT:{cpu,torch}=cpu` or `--min FLOAT=-3`.
+        shown = {}
+        for line in result.stdout.splitlines():
+            m = re.match(r"\s+(?:-\w,)?(--[a-z0-9-]+)(?: [A-Z]+(?::(?:\{[^}]*\}|[A-Z]+))?"
+                         r"(?:=(\S*))?)?(?:\s|$)", line)
+            if m:
+                shown[m.group(1)] = m.group(2)
+        documented = self.readme_flags()
+        self.assertGreater(len(documented), 15)
+        # Every flag the binary has is documented, and every documented one exists.
+        self.assertEqual(sorted(set(shown) - {"--help"}), sorted(documented))
+        for flag, default in documented.items():
+            if flag in ("--version",):
+                continue
+            if default is None:
+                # Histogram buckets: the help text names the default range instead.
+                self.assertIn("default", self.help_text_of(result.stdout, flag), flag)
+                continue
+            self.assertEqual(shown[flag], default, flag)
+
+    @staticmethod
+    def help_text_of(help_output, flag):
+        lines = help_output.splitlines()
+        for i, line in enumerate(lines):
+            if re.match(r"\s+%s\b" % re.escape(flag), line):
+                return " ".join([line] + [l for l in lines[i + 1:i + 3] if l.startswith("    ")])
+        return ""
+
+
 if __name__ == "__main__":
     SERVER, CLIENT, REPO = sys.argv[1], sys.argv[2], sys.argv[3]
-    unittest.main(argv=sys.argv[:1], verbosity=2)
+    # Further arguments pick tests, as unittest takes them (e.g. ShutdownTest).
+    unittest.main(argv=sys.argv[:1] + sys.argv[4:], verbosity=2)
