@@ -139,7 +139,7 @@ template <Approximate kApproximate>
 }
 
 template <Approximate kApproximate>
-__m256i ClippedGeluFp16(__m256i h, const Bounds& bounds) {
+[[gnu::always_inline]] inline __m256i ClippedGeluFp16(__m256i h, const Bounds& bounds) {
   const __m512 y = ClippedGelu<kApproximate>(_mm512_cvtph_ps(h), bounds);
   const __m256i out = _mm512_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __mmask16 nan = _mm256_cmpgt_epi16_mask(_mm256_and_si256(h, _mm256_set1_epi16(0x7fff)),
@@ -148,7 +148,7 @@ __m256i ClippedGeluFp16(__m256i h, const Bounds& bounds) {
 }
 
 template <Approximate kApproximate>
-__m256i ClippedGeluBf16(__m256i b, const Bounds& bounds) {
+[[gnu::always_inline]] inline __m256i ClippedGeluBf16(__m256i b, const Bounds& bounds) {
   const __m512 x = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(b), 16));
   const __m512i bits = _mm512_castps_si512(ClippedGelu<kApproximate>(x, bounds));
   const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
@@ -197,11 +197,25 @@ void Run16(const Segment& segment, size_t begin, size_t end, const Bounds& bound
     return kBf16 ? ClippedGeluBf16<kApproximate>(v, bounds)
                  : ClippedGeluFp16<kApproximate>(v, bounds);
   };
+  const auto load = [&](size_t at) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + at));
+  };
+  const auto store = [&](size_t at, __m256i v) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + at), v);
+  };
   size_t i = begin;
-  for (; i + kLanes <= end; i += kLanes) {
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), compute(v));
+  // Unrolled 4x like RunFp32, so four independent formula chains interleave.
+  for (; i + 4 * kLanes <= end; i += 4 * kLanes) {
+    const __m256i y0 = compute(load(i));
+    const __m256i y1 = compute(load(i + kLanes));
+    const __m256i y2 = compute(load(i + 2 * kLanes));
+    const __m256i y3 = compute(load(i + 3 * kLanes));
+    store(i, y0);
+    store(i + kLanes, y1);
+    store(i + 2 * kLanes, y2);
+    store(i + 3 * kLanes, y3);
   }
+  for (; i + kLanes <= end; i += kLanes) store(i, compute(load(i)));
   if (i < end) {
     const __mmask16 mask = TailMask(end - i);
     const __m256i v = _mm256_maskz_loadu_epi16(mask, in + i);
