@@ -6,6 +6,7 @@ timeout; `Processes` also terminates them in order on normal exit. Only the stan
 used. Binaries and paths come from the command line that CTest passes (see CMakeLists.txt).
 """
 
+import argparse
 import ctypes
 import json
 import math
@@ -266,6 +267,15 @@ class Prometheus:
 
 def finite(value):
     return not (math.isnan(value) or math.isinf(value))
+
+
+def parse_args(argv, *extra_paths):
+    """The arguments every observability test gets from CTest: --server and --client (the built
+    binaries), plus one required path per name in `extra_paths` (e.g. "--promtool")."""
+    parser = argparse.ArgumentParser()
+    for flag in ("--server", "--client", *extra_paths):
+        parser.add_argument(flag, required=True)
+    return parser.parse_args(argv)
 
 
 def main(test):

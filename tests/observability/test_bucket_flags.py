@@ -3,7 +3,6 @@ cgelu-server runs with custom --latency-buckets, --batch-requests-buckets and
 --batch-elements-buckets; after a request, every series of every histogram shows exactly the
 configured `le` bounds plus +Inf, and the observations land in them."""
 
-import argparse
 import math
 
 import harness
@@ -27,10 +26,7 @@ def csv(bounds):
 
 
 def test(argv):
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--server", required=True)
-    parser.add_argument("--client", required=True)
-    args = parser.parse_args(argv)
+    args = harness.parse_args(argv)
 
     with harness.Processes() as processes:
         server = harness.CgeluServer(processes, args.server, [

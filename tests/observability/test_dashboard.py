@@ -4,7 +4,6 @@ exports is documented in docs/METRICS.md; and README's metric table ("Metrics an
 the live scrape both ways — every exported family is a row with its type and label names, and
 every row is exported (the GPU gauges, which no backend in this tree exports, must be absent)."""
 
-import argparse
 import re
 
 import harness
@@ -75,14 +74,7 @@ def check_readme(path, exposition):
 
 
 def test(argv):
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--server", required=True)
-    parser.add_argument("--client", required=True)
-    parser.add_argument("--dashboard", required=True)
-    parser.add_argument("--rules", required=True)
-    parser.add_argument("--docs", required=True)
-    parser.add_argument("--readme", required=True)
-    args = parser.parse_args(argv)
+    args = harness.parse_args(argv, "--dashboard", "--rules", "--docs", "--readme")
 
     with open(args.docs) as f:
         docs = f.read()

@@ -11,7 +11,6 @@
 
 import json
 
-import argparse
 import re
 import subprocess
 
@@ -21,10 +20,7 @@ TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
 
 def test(argv):
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--server", required=True)
-    parser.add_argument("--client", required=True)
-    args = parser.parse_args(argv)
+    args = harness.parse_args(argv)
 
     with harness.Processes() as processes:
         server = harness.CgeluServer(processes, args.server)

@@ -17,7 +17,6 @@ are checked against what the test sent:
   stopped, CgeluTargetDown's expression returns that target.
 """
 
-import argparse
 import bisect
 import concurrent.futures
 import math
@@ -72,14 +71,7 @@ def quantile_bucket(exposition, name, q):
 
 
 def test(argv):
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--server", required=True)
-    parser.add_argument("--client", required=True)
-    parser.add_argument("--prometheus", required=True)
-    parser.add_argument("--dashboard", required=True)
-    parser.add_argument("--rules", required=True)
-    parser.add_argument("--scrape-config", required=True)
-    args = parser.parse_args(argv)
+    args = harness.parse_args(argv, "--prometheus", "--dashboard", "--rules", "--scrape-config")
 
     with harness.Processes() as processes:
         server = harness.CgeluServer(processes, args.server,

@@ -2,7 +2,6 @@
 names, units, _total suffixes, HELP, histogram shape) finds nothing to say about a live scrape of
 cgelu-server, before and after it served requests, failures included."""
 
-import argparse
 import subprocess
 
 import harness
@@ -17,11 +16,7 @@ def promtool_check(promtool, text, when):
 
 
 def test(argv):
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--server", required=True)
-    parser.add_argument("--client", required=True)
-    parser.add_argument("--promtool", required=True)
-    args = parser.parse_args(argv)
+    args = harness.parse_args(argv, "--promtool")
 
     with harness.Processes() as processes:
         server = harness.CgeluServer(processes, args.server)

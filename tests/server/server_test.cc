@@ -16,6 +16,7 @@
 #include "tests/server/metrics/scrape.h"
 #include "tests/support/fake_clock.h"
 #include "tests/support/server_harness.h"
+#include "tests/support/wait_for.h"
 
 namespace cgelu::testing {
 namespace {
@@ -54,16 +55,6 @@ std::vector<float> RandomValues(size_t n, uint32_t seed) {
 void ExpectBitIdentical(const std::vector<float>& a, const std::vector<float>& b) {
   ASSERT_EQ(a.size(), b.size());
   EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
-}
-
-// Polls a condition that another thread makes true without any clock involved (a queue filling).
-template <typename Predicate>
-void WaitFor(Predicate predicate) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!predicate()) {
-    ASSERT_LT(std::chrono::steady_clock::now(), give_up) << "condition never became true";
-    std::this_thread::yield();
-  }
 }
 
 class ServerTest : public ::testing::Test {

@@ -19,6 +19,7 @@
 #include "tests/server/metrics/scrape.h"
 #include "tests/support/fake_clock.h"
 #include "tests/support/server_harness.h"
+#include "tests/support/wait_for.h"
 
 namespace cgelu::testing {
 namespace {
@@ -28,16 +29,6 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 constexpr char kModel[] = R"(backend="cpu",model="clipped_gelu")";
-
-// Polls a condition that other threads make true (a queue filling, a worker finishing).
-template <typename Predicate>
-void WaitFor(Predicate predicate) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!predicate()) {
-    ASSERT_LT(std::chrono::steady_clock::now(), give_up) << "condition never became true";
-    std::this_thread::yield();
-  }
-}
 
 // A test server with the real Prometheus metrics, scraped over HTTP.
 class PrometheusServerTest : public ::testing::Test {
