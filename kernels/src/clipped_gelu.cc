@@ -36,9 +36,11 @@ std::string FormatBound(double value) {
 }
 
 // Threading constants, from BM_SplitAcrossTwoThreads vs BM_CgeluFp32Serial in bench/kernels
-// (docs/BENCHMARKS.md, "Threading constants"; 2-core AVX-512 machine): two threads first beat one
-// at 32 Ki fp32 elements (26.6 us vs 33.5 us; at 16 Ki they tie), and 4 Ki chunks (~4 us each)
-// balanced as well as or better than 16 Ki and 64 Ki ones at 32 Ki - 256 Ki elements.
+// (docs/BENCHMARKS.md, "Threading constants"; 2-core AVX-512 machines). On a loaded Intel Xeon
+// (load average 4-8) two threads first beat one at 32 Ki fp32 elements (26.6 us vs 33.5 us) and
+// lost at 4-8 Ki; on an idle AMD EPYC (Zen 4) they already win at 8 Ki (4.4 us vs 6.5 us). A
+// server shares its cores, so the threshold is the loaded machine's. 4 Ki chunks (~3-4 us each)
+// balanced as well as or better than 16 Ki and 64 Ki ones at 32 Ki - 256 Ki elements on both.
 constexpr size_t kParallelMinElements = size_t{1} << 15;
 constexpr size_t kGrainElements = size_t{1} << 12;
 
