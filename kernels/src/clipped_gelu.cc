@@ -3,6 +3,7 @@
 #include <cpuid.h>
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -208,6 +209,39 @@ void RunParallel(absl::Span<const Segment> segments, Isa isa, int threads, size_
 }
 
 }  // namespace
+
+namespace internal {
+
+const float* Gelu16Table(DType dtype, Approximate approximate) {
+  constexpr size_t kPatterns = size_t{1} << 16;
+  struct Table {
+    std::once_flag built;
+    alignas(64) float gelu[kPatterns];
+  };
+  // [bf16][tanh]; static storage, so nothing is allocated and untouched tables cost no memory.
+  static Table tables[2][2];
+  const bool bf16 = dtype == DType::kBF16;
+  Table& table = tables[bf16][approximate == Approximate::kTanh];
+  std::call_once(table.built, [&] {
+    // In blocks on the stack, so building the table allocates nothing.
+    constexpr size_t kBlock = 4096;
+    constexpr double kInf = std::numeric_limits<double>::infinity();
+    float widened[kBlock];
+    for (size_t first = 0; first < kPatterns; first += kBlock) {
+      for (size_t i = 0; i < kBlock; ++i) {
+        const auto pattern = static_cast<uint16_t>(first + i);
+        widened[i] = bf16 ? std::bit_cast<float>(static_cast<uint32_t>(pattern) << 16)
+                          : HalfToFloat(pattern);
+      }
+      const Segment block{widened, table.gelu + first, kBlock, DType::kFP32,
+                          {-kInf, kInf, approximate}};
+      KernelFor(ActiveIsa(), DType::kFP32)(block, 0, kBlock);
+    }
+  });
+  return table.gelu;
+}
+
+}  // namespace internal
 
 size_t ElementSize(DType dtype) {
   switch (dtype) {

@@ -150,27 +150,37 @@ struct Bounds {
   __m256 hi;
 };
 
-// gelu, then torch.clamp's max(y, lo), min(., hi). A NaN x comes out as the same NaN, quieted, as
-// in kernel_scalar.cc (max/min return their second operand when unordered).
-template <Approximate kApproximate>
-[[gnu::always_inline]] inline __m256 ClippedGelu(__m256 x, const Bounds& bounds) {
-  const __m256 y = kApproximate == Approximate::kTanh ? GeluTanh(x) : GeluErf(x);
+// torch.clamp's max(y, lo), then min(., hi). A NaN y comes out as the same NaN (max/min return
+// their second operand when unordered), as in kernel_scalar.cc.
+[[gnu::always_inline]] inline __m256 Clip(__m256 y, const Bounds& bounds) {
   return _mm256_min_ps(bounds.hi, _mm256_max_ps(bounds.lo, y));
 }
 
+// gelu, then clip. A NaN x comes out as the same NaN, quieted, as in kernel_scalar.cc.
 template <Approximate kApproximate>
-[[gnu::always_inline]] inline __m128i ClippedGeluFp16(__m128i h, const Bounds& bounds) {
-  const __m256 y = ClippedGelu<kApproximate>(_mm256_cvtph_ps(h), bounds);
-  const __m128i out = _mm256_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+[[gnu::always_inline]] inline __m256 ClippedGelu(__m256 x, const Bounds& bounds) {
+  return Clip(kApproximate == Approximate::kTanh ? GeluTanh(x) : GeluErf(x), bounds);
+}
+
+// 16-bit types: the fp32 GELU of each input comes from its Gelu16Table entry (one gather), then
+// the fp32 clip and one rounding; NaN inputs are passed through with the quiet bit set.
+[[gnu::always_inline]] inline __m256 LookUpAndClip(__m128i patterns, const float* gelu,
+                                                    const Bounds& bounds) {
+  return Clip(_mm256_i32gather_ps(gelu, _mm256_cvtepu16_epi32(patterns), sizeof(float)), bounds);
+}
+
+[[gnu::always_inline]] inline __m128i ClippedGeluFp16(__m128i h, const float* gelu,
+                                                      const Bounds& bounds) {
+  const __m128i out = _mm256_cvtps_ph(LookUpAndClip(h, gelu, bounds),
+                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m128i nan =
       _mm_cmpgt_epi16(_mm_and_si128(h, _mm_set1_epi16(0x7fff)), _mm_set1_epi16(0x7c00));
   return _mm_blendv_epi8(out, _mm_or_si128(h, _mm_set1_epi16(kF16QuietBit)), nan);
 }
 
-template <Approximate kApproximate>
-[[gnu::always_inline]] inline __m128i ClippedGeluBf16(__m128i b, const Bounds& bounds) {
-  const __m256 x = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16));
-  const __m256i bits = _mm256_castps_si256(ClippedGelu<kApproximate>(x, bounds));
+[[gnu::always_inline]] inline __m128i ClippedGeluBf16(__m128i b, const float* gelu,
+                                                      const Bounds& bounds) {
+  const __m256i bits = _mm256_castps_si256(LookUpAndClip(b, gelu, bounds));
   const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
   const __m256i rounded = _mm256_srli_epi32(
       _mm256_add_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(0x7fff)), odd), 16);
@@ -210,13 +220,13 @@ void RunFp32(const Segment& segment, size_t begin, size_t end, const Bounds& bou
   }
 }
 
-template <Approximate kApproximate, bool kBf16>
+template <bool kBf16>
 void Run16(const Segment& segment, size_t begin, size_t end, const Bounds& bounds) {
   const uint16_t* in = static_cast<const uint16_t*>(segment.input);
   uint16_t* out = static_cast<uint16_t*>(segment.output);
+  const float* gelu = Gelu16Table(segment.dtype, segment.params.approximate);
   const auto compute = [&](__m128i v) {
-    return kBf16 ? ClippedGeluBf16<kApproximate>(v, bounds)
-                 : ClippedGeluFp16<kApproximate>(v, bounds);
+    return kBf16 ? ClippedGeluBf16(v, gelu, bounds) : ClippedGeluFp16(v, gelu, bounds);
   };
   const auto load = [&](size_t at) {
     return _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + at));
@@ -225,7 +235,7 @@ void Run16(const Segment& segment, size_t begin, size_t end, const Bounds& bound
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out + at), v);
   };
   size_t i = begin;
-  // Unrolled 4x like RunFp32, so four independent formula chains interleave.
+  // Unrolled 4x like RunFp32, so four independent gathers are in flight.
   for (; i + 4 * kLanes <= end; i += 4 * kLanes) {
     const __m128i y0 = compute(load(i));
     const __m128i y1 = compute(load(i + kLanes));
@@ -255,10 +265,10 @@ void RunSegment(const Segment& segment, size_t begin, size_t end) {
       RunFp32<kApproximate>(segment, begin, end, bounds);
       return;
     case DType::kFP16:
-      Run16<kApproximate, false>(segment, begin, end, bounds);
+      Run16<false>(segment, begin, end, bounds);
       return;
     case DType::kBF16:
-      Run16<kApproximate, true>(segment, begin, end, bounds);
+      Run16<true>(segment, begin, end, bounds);
       return;
     case DType::kFP64:
       ClippedGeluScalar(segment, begin, end);

@@ -130,27 +130,37 @@ struct Bounds {
   __m512 hi;
 };
 
-// gelu, then torch.clamp's max(y, lo), min(., hi). A NaN x comes out as the same NaN, quieted, as
-// in kernel_scalar.cc (max/min return their second operand when unordered).
-template <Approximate kApproximate>
-[[gnu::always_inline]] inline __m512 ClippedGelu(__m512 x, const Bounds& bounds) {
-  const __m512 y = kApproximate == Approximate::kTanh ? GeluTanh(x) : GeluErf(x);
+// torch.clamp's max(y, lo), then min(., hi). A NaN y comes out as the same NaN (max/min return
+// their second operand when unordered), as in kernel_scalar.cc.
+[[gnu::always_inline]] inline __m512 Clip(__m512 y, const Bounds& bounds) {
   return _mm512_min_ps(bounds.hi, _mm512_max_ps(bounds.lo, y));
 }
 
+// gelu, then clip. A NaN x comes out as the same NaN, quieted, as in kernel_scalar.cc.
 template <Approximate kApproximate>
-[[gnu::always_inline]] inline __m256i ClippedGeluFp16(__m256i h, const Bounds& bounds) {
-  const __m512 y = ClippedGelu<kApproximate>(_mm512_cvtph_ps(h), bounds);
-  const __m256i out = _mm512_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+[[gnu::always_inline]] inline __m512 ClippedGelu(__m512 x, const Bounds& bounds) {
+  return Clip(kApproximate == Approximate::kTanh ? GeluTanh(x) : GeluErf(x), bounds);
+}
+
+// 16-bit types: the fp32 GELU of each input comes from its Gelu16Table entry (one gather), then
+// the fp32 clip and one rounding; NaN inputs are passed through with the quiet bit set.
+[[gnu::always_inline]] inline __m512 LookUpAndClip(__m256i patterns, const float* gelu,
+                                                    const Bounds& bounds) {
+  return Clip(_mm512_i32gather_ps(_mm512_cvtepu16_epi32(patterns), gelu, sizeof(float)), bounds);
+}
+
+[[gnu::always_inline]] inline __m256i ClippedGeluFp16(__m256i h, const float* gelu,
+                                                      const Bounds& bounds) {
+  const __m256i out = _mm512_cvtps_ph(LookUpAndClip(h, gelu, bounds),
+                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __mmask16 nan = _mm256_cmpgt_epi16_mask(_mm256_and_si256(h, _mm256_set1_epi16(0x7fff)),
                                                 _mm256_set1_epi16(0x7c00));
   return _mm256_mask_mov_epi16(out, nan, _mm256_or_si256(h, _mm256_set1_epi16(kF16QuietBit)));
 }
 
-template <Approximate kApproximate>
-[[gnu::always_inline]] inline __m256i ClippedGeluBf16(__m256i b, const Bounds& bounds) {
-  const __m512 x = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(b), 16));
-  const __m512i bits = _mm512_castps_si512(ClippedGelu<kApproximate>(x, bounds));
+[[gnu::always_inline]] inline __m256i ClippedGeluBf16(__m256i b, const float* gelu,
+                                                      const Bounds& bounds) {
+  const __m512i bits = _mm512_castps_si512(LookUpAndClip(b, gelu, bounds));
   const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
   const __m512i rounded = _mm512_srli_epi32(
       _mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7fff)), odd), 16);
@@ -189,13 +199,13 @@ void RunFp32(const Segment& segment, size_t begin, size_t end, const Bounds& bou
   }
 }
 
-template <Approximate kApproximate, bool kBf16>
+template <bool kBf16>
 void Run16(const Segment& segment, size_t begin, size_t end, const Bounds& bounds) {
   const uint16_t* in = static_cast<const uint16_t*>(segment.input);
   uint16_t* out = static_cast<uint16_t*>(segment.output);
+  const float* gelu = Gelu16Table(segment.dtype, segment.params.approximate);
   const auto compute = [&](__m256i v) {
-    return kBf16 ? ClippedGeluBf16<kApproximate>(v, bounds)
-                 : ClippedGeluFp16<kApproximate>(v, bounds);
+    return kBf16 ? ClippedGeluBf16(v, gelu, bounds) : ClippedGeluFp16(v, gelu, bounds);
   };
   const auto load = [&](size_t at) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + at));
@@ -204,7 +214,7 @@ void Run16(const Segment& segment, size_t begin, size_t end, const Bounds& bound
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + at), v);
   };
   size_t i = begin;
-  // Unrolled 4x like RunFp32, so four independent formula chains interleave.
+  // Unrolled 4x like RunFp32, so four independent gathers are in flight.
   for (; i + 4 * kLanes <= end; i += 4 * kLanes) {
     const __m256i y0 = compute(load(i));
     const __m256i y1 = compute(load(i + kLanes));
@@ -232,10 +242,10 @@ void RunSegment(const Segment& segment, size_t begin, size_t end) {
       RunFp32<kApproximate>(segment, begin, end, bounds);
       return;
     case DType::kFP16:
-      Run16<kApproximate, false>(segment, begin, end, bounds);
+      Run16<false>(segment, begin, end, bounds);
       return;
     case DType::kBF16:
-      Run16<kApproximate, true>(segment, begin, end, bounds);
+      Run16<true>(segment, begin, end, bounds);
       return;
     case DType::kFP64:
       ClippedGeluScalar(segment, begin, end);

@@ -95,17 +95,6 @@ float ClippedGelu(float x, Approximate approximate, float lo, float hi) {
   return Clip(approximate == Approximate::kTanh ? GeluTanh(x) : GeluErf(x), lo, hi);
 }
 
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exponent = (h >> 10) & 0x1fu;
-  const uint32_t mantissa = h & 0x3ffu;
-  if (exponent == 0) {
-    const float magnitude = static_cast<float>(mantissa) * 0x1p-24f;
-    return std::bit_cast<float>(sign | std::bit_cast<uint32_t>(magnitude));
-  }
-  if (exponent == 31) return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
-  return std::bit_cast<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
-}
 
 // Round to nearest even, as vcvtps2ph with _MM_FROUND_TO_NEAREST_INT. NaN is handled by callers.
 uint16_t FloatToHalf(float f) {
@@ -171,6 +160,18 @@ void Store(void* base, size_t i, T value) {
 
 }  // namespace
 
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t exponent = (h >> 10) & 0x1fu;
+  const uint32_t mantissa = h & 0x3ffu;
+  if (exponent == 0) {
+    const float magnitude = static_cast<float>(mantissa) * 0x1p-24f;
+    return std::bit_cast<float>(sign | std::bit_cast<uint32_t>(magnitude));
+  }
+  if (exponent == 31) return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
+  return std::bit_cast<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
+}
+
 void ClippedGeluScalar(const Segment& segment, size_t begin, size_t end) {
   const Approximate approximate = segment.params.approximate;
   const float lo = static_cast<float>(segment.params.min);
@@ -188,25 +189,28 @@ void ClippedGeluScalar(const Segment& segment, size_t begin, size_t end) {
                               segment.params.max));
       }
       break;
-    case DType::kFP16:
+    case DType::kFP16: {
+      const float* gelu = Gelu16Table(DType::kFP16, approximate);
       for (size_t i = begin; i < end; ++i) {
         const uint16_t h = Load<uint16_t>(segment.input, i);
         const bool is_nan = (h & 0x7fffu) > 0x7c00u;
         const uint16_t out = is_nan ? static_cast<uint16_t>(h | kF16QuietBit)
-                                    : FloatToHalf(ClippedGelu(HalfToFloat(h), approximate, lo, hi));
+                                    : FloatToHalf(Clip(gelu[h], lo, hi));
         Store(segment.output, i, out);
       }
       break;
-    case DType::kBF16:
+    }
+    case DType::kBF16: {
+      const float* gelu = Gelu16Table(DType::kBF16, approximate);
       for (size_t i = begin; i < end; ++i) {
         const uint16_t b = Load<uint16_t>(segment.input, i);
         const bool is_nan = (b & 0x7fffu) > 0x7f80u;
-        const float x = std::bit_cast<float>(static_cast<uint32_t>(b) << 16);
         const uint16_t out = is_nan ? static_cast<uint16_t>(b | kBF16QuietBit)
-                                    : FloatToBFloat16(ClippedGelu(x, approximate, lo, hi));
+                                    : FloatToBFloat16(Clip(gelu[b], lo, hi));
         Store(segment.output, i, out);
       }
       break;
+    }
   }
 }
 

@@ -2,13 +2,16 @@
 // whatever the ISA, tensor length, position, thread count or batching.
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cgelu/kernels/clipped_gelu.h"
+#include "gelu_reference.h"
 #include "gtest/gtest.h"
 #include "test_util.h"
 
@@ -189,6 +192,44 @@ TEST_P(IsaBitIdentity, EveryInputAroundTheSubnormalResultRange) {
     for (size_t i = 0; i < in.size(); ++i) {
       ASSERT_EQ(std::bit_cast<uint32_t>(out[i]), std::bit_cast<uint32_t>(expected[i]))
           << IsaName(GetParam()) << " " << ApproximateName(approximate) << " x=" << in[i];
+    }
+  }
+}
+
+// FP16 and BF16 look their GELU up in a table built once by the fp32 kernel (Gelu16Table). Every
+// one of the 65,536 inputs of each type, in both modes and under several bounds, must give exactly
+// what computing it directly gives: the widened value through this ISA's fp32 kernel with the
+// same bounds, rounded once to nearest-even; NaN inputs come back quieted.
+TEST_P(IsaBitIdentity, EverySixteenBitInputIsTheFp32ResultRoundedOnce) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  std::vector<uint16_t> patterns(65536);
+  for (size_t i = 0; i < patterns.size(); ++i) patterns[i] = static_cast<uint16_t>(i);
+  for (DType dtype : {DType::kFP16, DType::kBF16}) {
+    const bool bf16 = dtype == DType::kBF16;
+    std::vector<float> widened(patterns.size());
+    for (size_t i = 0; i < patterns.size(); ++i) {
+      widened[i] = bf16 ? reference::BFloat16ToFloat(patterns[i])
+                        : reference::HalfToFloat(patterns[i]);
+    }
+    for (Approximate approximate : {Approximate::kNone, Approximate::kTanh}) {
+      for (const auto& [lo, hi] : {std::pair{-kInf, kInf}, std::pair{-0.1, 2.0},
+                                   std::pair{-3.0, 3.0}, std::pair{0.5, 0.5}}) {
+        const ClipParams params{lo, hi, approximate};
+        std::vector<float> fp32(patterns.size());
+        RunOne({widened.data(), fp32.data(), widened.size(), DType::kFP32, params}, GetParam());
+        std::vector<uint16_t> out(patterns.size());
+        RunOne({patterns.data(), out.data(), patterns.size(), dtype, params}, GetParam());
+        for (size_t i = 0; i < patterns.size(); ++i) {
+          const uint16_t expected =
+              std::isnan(widened[i])
+                  ? static_cast<uint16_t>(patterns[i] | (bf16 ? 0x0040u : 0x0200u))
+                  : (bf16 ? reference::FloatToBFloat16(fp32[i]) : reference::FloatToHalf(fp32[i]));
+          ASSERT_EQ(out[i], expected)
+              << IsaName(GetParam()) << " " << DTypeName(dtype) << " "
+              << ApproximateName(approximate) << " [" << lo << ", " << hi << "] input 0x"
+              << std::hex << patterns[i];
+        }
+      }
     }
   }
 }
