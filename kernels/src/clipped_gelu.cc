@@ -233,8 +233,8 @@ const float* Gelu16Table(DType dtype, Approximate approximate) {
         widened[i] = bf16 ? std::bit_cast<float>(static_cast<uint32_t>(pattern) << 16)
                           : HalfToFloat(pattern);
       }
-      const Segment block{widened, table.gelu + first, kBlock, DType::kFP32,
-                          {-kInf, kInf, approximate}};
+      const Segment block{
+          widened, table.gelu + first, kBlock, DType::kFP32, {-kInf, kInf, approximate}};
       KernelFor(ActiveIsa(), DType::kFP32)(block, 0, kBlock);
     }
   });

@@ -165,7 +165,7 @@ template <Approximate kApproximate>
 // 16-bit types: the fp32 GELU of each input comes from its Gelu16Table entry (one gather), then
 // the fp32 clip and one rounding; NaN inputs are passed through with the quiet bit set.
 [[gnu::always_inline]] inline __m256 LookUpAndClip(__m128i patterns, const float* gelu,
-                                                    const Bounds& bounds) {
+                                                   const Bounds& bounds) {
   return Clip(_mm256_i32gather_ps(gelu, _mm256_cvtepu16_epi32(patterns), sizeof(float)), bounds);
 }
 

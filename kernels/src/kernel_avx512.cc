@@ -145,7 +145,7 @@ template <Approximate kApproximate>
 // 16-bit types: the fp32 GELU of each input comes from its Gelu16Table entry (one gather), then
 // the fp32 clip and one rounding; NaN inputs are passed through with the quiet bit set.
 [[gnu::always_inline]] inline __m512 LookUpAndClip(__m256i patterns, const float* gelu,
-                                                    const Bounds& bounds) {
+                                                   const Bounds& bounds) {
   return Clip(_mm512_i32gather_ps(_mm512_cvtepu16_epi32(patterns), gelu, sizeof(float)), bounds);
 }
 

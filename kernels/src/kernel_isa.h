@@ -24,7 +24,7 @@ void ClippedGeluAvx512(const Segment& segment, size_t begin, size_t end);
 // FP16 and BF16 have 65,536 inputs each, so their GELU is computed once per input and looked up:
 // the unclipped fp32 GELU (`approximate` form) of every bit pattern of `dtype` (kFP16 or kBF16),
 // indexed by the pattern. Built on first use by the fp32 kernel of the active ISA with bounds
-// (-inf, inf), kept for the life of the process (256 KiB for each dtype and form used); thread-safe.
+// (-inf, inf), kept for the life of the process (256 KiB per dtype and form used); thread-safe.
 // The fp32 kernel gives the same bits for a value on every ISA, so a lookup gives exactly what
 // computing the widened value would: each ISA then clips in fp32 and rounds once, as before. The
 // entries of NaN patterns are NaN and unused (NaN inputs are passed through, quieted).

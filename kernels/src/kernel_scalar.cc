@@ -95,7 +95,6 @@ float ClippedGelu(float x, Approximate approximate, float lo, float hi) {
   return Clip(approximate == Approximate::kTanh ? GeluTanh(x) : GeluErf(x), lo, hi);
 }
 
-
 // Round to nearest even, as vcvtps2ph with _MM_FROUND_TO_NEAREST_INT. NaN is handled by callers.
 uint16_t FloatToHalf(float f) {
   const uint32_t bits = std::bit_cast<uint32_t>(f);
@@ -194,8 +193,8 @@ void ClippedGeluScalar(const Segment& segment, size_t begin, size_t end) {
       for (size_t i = begin; i < end; ++i) {
         const uint16_t h = Load<uint16_t>(segment.input, i);
         const bool is_nan = (h & 0x7fffu) > 0x7c00u;
-        const uint16_t out = is_nan ? static_cast<uint16_t>(h | kF16QuietBit)
-                                    : FloatToHalf(Clip(gelu[h], lo, hi));
+        const uint16_t out =
+            is_nan ? static_cast<uint16_t>(h | kF16QuietBit) : FloatToHalf(Clip(gelu[h], lo, hi));
         Store(segment.output, i, out);
       }
       break;

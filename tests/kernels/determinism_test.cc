@@ -208,8 +208,8 @@ TEST_P(IsaBitIdentity, EverySixteenBitInputIsTheFp32ResultRoundedOnce) {
     const bool bf16 = dtype == DType::kBF16;
     std::vector<float> widened(patterns.size());
     for (size_t i = 0; i < patterns.size(); ++i) {
-      widened[i] = bf16 ? reference::BFloat16ToFloat(patterns[i])
-                        : reference::HalfToFloat(patterns[i]);
+      widened[i] =
+          bf16 ? reference::BFloat16ToFloat(patterns[i]) : reference::HalfToFloat(patterns[i]);
     }
     for (Approximate approximate : {Approximate::kNone, Approximate::kTanh}) {
       for (const auto& [lo, hi] : {std::pair{-kInf, kInf}, std::pair{-0.1, 2.0},
@@ -224,10 +224,9 @@ TEST_P(IsaBitIdentity, EverySixteenBitInputIsTheFp32ResultRoundedOnce) {
               std::isnan(widened[i])
                   ? static_cast<uint16_t>(patterns[i] | (bf16 ? 0x0040u : 0x0200u))
                   : (bf16 ? reference::FloatToBFloat16(fp32[i]) : reference::FloatToHalf(fp32[i]));
-          ASSERT_EQ(out[i], expected)
-              << IsaName(GetParam()) << " " << DTypeName(dtype) << " "
-              << ApproximateName(approximate) << " [" << lo << ", " << hi << "] input 0x"
-              << std::hex << patterns[i];
+          ASSERT_EQ(out[i], expected) << IsaName(GetParam()) << " " << DTypeName(dtype) << " "
+                                      << ApproximateName(approximate) << " [" << lo << ", " << hi
+                                      << "] input 0x" << std::hex << patterns[i];
         }
       }
     }
