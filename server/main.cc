@@ -11,13 +11,14 @@
 #include <tuple>
 
 #include "CLI/CLI.hpp"
-#include "spdlog/spdlog.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "server/backends.h"
 #include "server/logging.h"
 #include "server/metrics.h"
 #include "server/server.h"
+#include "spdlog/spdlog.h"
 
 #ifndef CGELU_VERSION
 #define CGELU_VERSION "0.0.0"
@@ -36,6 +37,11 @@ int Fatal(std::string_view what, const absl::Status& status, int exit_code = 1) 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian's abseil is built without NDEBUG, which leaves absl::Mutex's deadlock detection on:
+  // every Lock() and every mutex destruction (gRPC makes mutexes per call) updates one global graph
+  // under one global lock. A server does not want that on its hot path (docs/BENCHMARKS.md, "Where
+  // the time goes"); the tests keep it on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   cgelu::server::ServerOptions options;
   options.version = CGELU_VERSION;
   std::string metrics_address = "0.0.0.0:8002";

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/synchronization/mutex.h"
 #include "cgelu/proto/inference.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 
@@ -79,6 +80,8 @@ class EchoService final : public inference::GRPCInferenceService::CallbackServic
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The same absl::Mutex mode as cgelu-server (server/main.cc says why), so both run gRPC alike.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{"cgelu-echo-server: answers ModelInfer with its own input (gRPC baseline)"};
   std::string address = "0.0.0.0:8001";
   app.add_option("--grpc-address", address, "HOST:PORT to listen on; port 0 picks a free port")

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "args.h"
 #include "report.h"
 #include "runner.h"
@@ -46,6 +47,9 @@ int Plot(const cgelu::loadtest::LoadTestConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // As in cgelu-server: Debian's abseil leaves absl::Mutex's deadlock detection on (a global graph
+  // under a global lock on every Lock()), which would put load-generator overhead into the figures.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   auto parsed = cgelu::loadtest::ParseArgs(argc, argv);
   if (!parsed.ok()) {
     std::fprintf(stderr, "cgelu-loadtest: %s (see --help)\n",
