@@ -55,6 +55,7 @@ absl::Status BatchScheduler::Schedule(std::unique_ptr<Task>* task) {
     return absl::InvalidArgumentError("Schedule() needs a non-null task");
   }
   const size_t elements = (*task)->num_elements();
+  bool wake_worker = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::UnavailableError("batch scheduler is stopping");
@@ -62,12 +63,18 @@ absl::Status BatchScheduler::Schedule(std::unique_ptr<Task>* task) {
       return absl::UnavailableError(absl::StrCat("batch queue is full (max_queue_size ",
                                                  options_.max_queue_size, " tasks waiting)"));
     }
+    const bool was_empty = queue_.empty();
     (*task)->enqueue_time_us_ = clock_->NowMicros();
     queued_elements_ += elements;
     queue_.push_back(std::move(*task));
+    // A waiting worker decides differently only when the queue stops being empty (an idle worker
+    // starts the head's delay) or the head batch becomes full (the batch closes early). Any other
+    // task leaves its decision as it was (sleep until the head's delay runs out), so it is not
+    // woken just to go back to sleep.
+    wake_worker = was_empty || HeadBatchIsFull();
   }
   // Every waiting worker evaluates the same queue state, so waking one is enough.
-  cv_.notify_one();
+  if (wake_worker) cv_.notify_one();
   return absl::OkStatus();
 }
 

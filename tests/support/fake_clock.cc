@@ -18,6 +18,7 @@ void FakeClock::WaitUntil(std::condition_variable& cv, std::unique_lock<std::mut
     std::lock_guard<std::mutex> clock_lock(mu_);
     if (now_us_ >= deadline_us) return;
     sleepers_.push_back(&self);
+    ++sleeps_;
   }
   sleepers_changed_.notify_all();
   // The caller's lock has been held since registration, so AdvanceMicros, which takes that lock
@@ -27,6 +28,11 @@ void FakeClock::WaitUntil(std::condition_variable& cv, std::unique_lock<std::mut
   // AdvanceMicros may already have removed the entry when it woke this thread.
   auto it = std::find(sleepers_.begin(), sleepers_.end(), &self);
   if (it != sleepers_.end()) sleepers_.erase(it);
+}
+
+int64_t FakeClock::Sleeps() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sleeps_;
 }
 
 void FakeClock::AdvanceMicros(int64_t delta_us) {

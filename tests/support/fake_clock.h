@@ -43,6 +43,10 @@ class FakeClock final : public cgelu::batching::Clock {
   // deadline tells which wait the code under test has reached.
   void BlockUntilWaitersWithDeadline(int n, int64_t deadline_us);
 
+  // How many times a thread has gone to sleep in WaitUntil so far. A waiter that is woken without
+  // cause and waits again counts twice, so tests can check that nothing woke it.
+  int64_t Sleeps() const;
+
  private:
   struct Sleeper {
     std::condition_variable* cv;
@@ -55,6 +59,7 @@ class FakeClock final : public cgelu::batching::Clock {
   // Points into the stack frames of the threads in WaitUntil; each removes its own entry (or
   // AdvanceMicros does when it wakes it) before leaving WaitUntil.
   std::vector<Sleeper*> sleepers_ ABSL_GUARDED_BY(mu_);
+  int64_t sleeps_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace cgelu::testing

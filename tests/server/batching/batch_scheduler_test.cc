@@ -224,6 +224,27 @@ TEST_F(BatchSchedulerTest, S3LoneRequestWaitsExactlyTheQueueDelay) {
   }
 }
 
+// A worker waiting for company is woken only by what changes its decision: the head batch filling
+// up. Tasks that merely join the queue leave it asleep (under load a wake-up per request was a
+// futex call and a context switch each, for nothing).
+TEST_F(BatchSchedulerTest, TasksThatDoNotFillTheBatchLeaveTheWaitingWorkerAsleep) {
+  Start({.max_batch_requests = 8, .max_queue_delay_us = 1000, .num_workers = 1});
+  ASSERT_TRUE(Send(0).ok());
+  clock_.BlockUntilWaitersWithDeadline(1, 1000);
+  const int64_t sleeps = clock_.Sleeps();
+  for (int id = 1; id <= 6; ++id) ASSERT_TRUE(Send(id).ok());
+  // The worker's only wait so far is the one it started for task 0; the eighth task fills the
+  // batch and wakes it without the clock moving.
+  EXPECT_EQ(clock_.Sleeps(), sleeps);
+  ASSERT_TRUE(Send(7).ok());
+  executor_.WaitForBatchesDone(1);
+  EXPECT_THAT(BatchIds(executor_.batches()), ElementsAre(ElementsAre(0, 1, 2, 3, 4, 5, 6, 7)));
+  EXPECT_EQ(executor_.batches()[0].dequeue_time_us, 0);
+  // Back to an empty queue, the worker sleeps once more, and that is its only other sleep.
+  clock_.BlockUntilWaitersWithDeadline(1, kNoDeadline);
+  EXPECT_EQ(clock_.Sleeps(), sleeps + 1);
+}
+
 TEST_F(BatchSchedulerTest, ZeroDelayRunsAnIdleWorkersTaskAtOnce) {
   Start({.max_queue_delay_us = 0, .num_workers = 1});
   ASSERT_TRUE(Send(0).ok());
