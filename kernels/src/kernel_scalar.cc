@@ -157,6 +157,26 @@ void Store(void* base, size_t i, T value) {
   std::memcpy(static_cast<char*>(base) + i * sizeof(T), &value, sizeof(T));
 }
 
+// FP16 and BF16: the fp32 GELU from the table (Gelu16Table), the fp32 clip, one rounding to
+// nearest-even; a NaN input comes back as itself with the quiet bit set.
+void Run16(const Segment& segment, size_t begin, size_t end, float lo, float hi) {
+  const bool bf16 = segment.dtype == DType::kBF16;
+  const float* gelu = Gelu16Table(segment.dtype, segment.params.approximate);
+  const uint16_t infinity = bf16 ? 0x7f80u : 0x7c00u;  // magnitudes above it are NaN
+  const uint16_t quiet_bit = bf16 ? kBF16QuietBit : kF16QuietBit;
+  for (size_t i = begin; i < end; ++i) {
+    const uint16_t v = Load<uint16_t>(segment.input, i);
+    uint16_t out;
+    if ((v & 0x7fffu) > infinity) {
+      out = static_cast<uint16_t>(v | quiet_bit);
+    } else {
+      const float y = Clip(gelu[v], lo, hi);
+      out = bf16 ? FloatToBFloat16(y) : FloatToHalf(y);
+    }
+    Store(segment.output, i, out);
+  }
+}
+
 }  // namespace
 
 float HalfToFloat(uint16_t h) {
@@ -188,28 +208,10 @@ void ClippedGeluScalar(const Segment& segment, size_t begin, size_t end) {
                               segment.params.max));
       }
       break;
-    case DType::kFP16: {
-      const float* gelu = Gelu16Table(DType::kFP16, approximate);
-      for (size_t i = begin; i < end; ++i) {
-        const uint16_t h = Load<uint16_t>(segment.input, i);
-        const bool is_nan = (h & 0x7fffu) > 0x7c00u;
-        const uint16_t out =
-            is_nan ? static_cast<uint16_t>(h | kF16QuietBit) : FloatToHalf(Clip(gelu[h], lo, hi));
-        Store(segment.output, i, out);
-      }
+    case DType::kFP16:
+    case DType::kBF16:
+      Run16(segment, begin, end, lo, hi);
       break;
-    }
-    case DType::kBF16: {
-      const float* gelu = Gelu16Table(DType::kBF16, approximate);
-      for (size_t i = begin; i < end; ++i) {
-        const uint16_t b = Load<uint16_t>(segment.input, i);
-        const bool is_nan = (b & 0x7fffu) > 0x7f80u;
-        const uint16_t out = is_nan ? static_cast<uint16_t>(b | kBF16QuietBit)
-                                    : FloatToBFloat16(Clip(gelu[b], lo, hi));
-        Store(segment.output, i, out);
-      }
-      break;
-    }
   }
 }
 
