@@ -1,6 +1,5 @@
 """End-to-end tests of the built binaries: cgelu-server started as a process, cgelu-client run as a
 user would run it. Usage: e2e_test.py BIN_DIR_SERVER BIN_DIR_CLIENT REPO_ROOT (CTest passes them)."""
-import json
 import os
 import re
 import signal
@@ -14,58 +13,9 @@ import urllib.request
 
 import numpy as np
 
+from server_process import ServerProcess
+
 SERVER = CLIENT = REPO = None
-
-
-def parse_log_line(line):
-    """One JSON log event; a line that is not JSON (gRPC's own logging) is kept as {"raw": line}."""
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return {"raw": line}
-    return event if isinstance(event, dict) else {"raw": line}
-
-
-class ServerProcess:
-    """cgelu-server started on free loopback ports. Its JSON log events are kept in `events` (a
-    thread reads stderr to the end, so the server never blocks on a full pipe)."""
-
-    def __init__(self, *extra_args, metrics_address="127.0.0.1:0"):
-        self.proc = subprocess.Popen(
-            [SERVER, "--grpc-address", "127.0.0.1:0", "--metrics-address", metrics_address,
-             "--log-format", "json", *extra_args],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-        self.events = []
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            line = self.proc.stderr.readline()
-            if not line:
-                raise RuntimeError("cgelu-server exited before starting: rc=%s" % self.proc.wait())
-            event = parse_log_line(line)
-            self.events.append(event)
-            if event.get("msg") == "server started":
-                self.port, self.metrics_port = event["grpc_port"], event["metrics_port"]
-                self.target = "127.0.0.1:%d" % self.port
-                self._reader = threading.Thread(target=self._read_log, daemon=True)
-                self._reader.start()
-                return
-        self.proc.kill()
-        raise RuntimeError("cgelu-server did not report its ports within 60 s")
-
-    def _read_log(self):
-        for line in self.proc.stderr:
-            self.events.append(parse_log_line(line))
-        self.proc.stderr.close()
-
-    def event(self, msg):
-        """The first log event with this message, after the process has exited."""
-        self._reader.join(timeout=30)
-        return next((e for e in self.events if e.get("msg") == msg), None)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=60)
 
 
 def client(*args, timeout=120):
@@ -85,7 +35,7 @@ def ulp_distance(a, b):
 class ServingTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = ServerProcess()
+        cls.server = ServerProcess(SERVER)
         cls.target, cls.metrics_port = cls.server.target, cls.server.metrics_port
 
     @classmethod
@@ -226,7 +176,7 @@ class ShutdownTest(unittest.TestCase):
     def test_s10_sigterm_under_load_drains_and_exits_zero(self):
         # A 50 ms queue delay keeps several accepted requests waiting in the batcher at any moment,
         # so the signal finds work in flight to drain.
-        server = ServerProcess("--drain-timeout-s", str(self.DRAIN_TIMEOUT_S),
+        server = ServerProcess(SERVER, "--drain-timeout-s", str(self.DRAIN_TIMEOUT_S),
                                "--max-queue-delay-us", "50000")
         # An open Watch stream holds the server's shutdown (see the expected failure below), so
         # this watcher hangs up once it has seen NOT_SERVING.
@@ -325,7 +275,7 @@ class ShutdownTest(unittest.TestCase):
                draining["queued_requests"], exited_after, stopped["drain_seconds"]))
 
     def test_health_watch_prints_each_change_and_exits_1_on_not_serving(self):
-        server = ServerProcess("--drain-timeout-s", "1")
+        server = ServerProcess(SERVER, "--drain-timeout-s", "1")
         watch = HealthWatch(server.target)
         self.assertTrue(watch.wait_for("health: SERVING", 30), watch.lines)
         self.assertEqual(server.stop(), 0)
@@ -342,7 +292,7 @@ class ShutdownTest(unittest.TestCase):
     @unittest.expectedFailure
     def test_s10_an_open_health_watch_does_not_hold_the_exit(self):
         # No metrics endpoint: stopping it takes over a second of its own.
-        server = ServerProcess("--drain-timeout-s", "3", metrics_address="")
+        server = ServerProcess(SERVER, "--drain-timeout-s", "3", metrics_address="")
         watch = HealthWatch(server.target)
         self.assertTrue(watch.wait_for("health: SERVING", 30), watch.lines)
         signalled = time.monotonic()

@@ -12,12 +12,13 @@ requests per second for ten minutes is well over 64 MiB and fails.
 """
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+from server_process import ServerProcess
 
 RSS_SLACK_MIB = 64
 RSS_SLACK_FRACTION = 0.10
@@ -32,34 +33,20 @@ def rss_mib(pid):
     raise RuntimeError("no VmRSS for pid %d" % pid)
 
 
-def start_server(server_bin):
-    proc = subprocess.Popen(
-        [server_bin, "--grpc-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0",
-         "--log-format", "json", "--max-queue-delay-us", "200"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    for line in proc.stderr:
-        event = json.loads(line)
-        if event.get("msg") == "server started":
-            # Keep reading, so the server never blocks on a full pipe; failed requests log a line.
-            log_lines = []
-            threading.Thread(target=lambda: log_lines.extend(proc.stderr), daemon=True).start()
-            return proc, event["grpc_port"], event["metrics_port"], log_lines
-    raise RuntimeError("cgelu-server exited before starting: rc=%s" % proc.wait())
-
-
 def main():
     server_bin, loadtest_bin = sys.argv[1], sys.argv[2]
     minutes = float(os.environ.get("CGELU_SOAK_MINUTES", "10"))
     concurrency = int(os.environ.get("CGELU_SOAK_CONCURRENCY", "32"))
     duration_s = max(1, int(minutes * 60))
-    proc, port, metrics_port, server_log = start_server(server_bin)
+    # Failed requests would log a line each; the events are read below.
+    server = ServerProcess(server_bin, "--max-queue-delay-us", "200")
     samples = []  # (seconds since the load started, RSS MiB)
     done = threading.Event()
 
     def sample():
         start = time.monotonic()
         while not done.wait(1.0):
-            samples.append((time.monotonic() - start, rss_mib(proc.pid)))
+            samples.append((time.monotonic() - start, rss_mib(server.proc.pid)))
 
     sampler = threading.Thread(target=sample)
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,10 +54,10 @@ def main():
         sampler.start()
         try:
             load = subprocess.run(
-                [loadtest_bin, "--server", "127.0.0.1:%d" % port, "--concurrency",
+                [loadtest_bin, "--server", server.target, "--concurrency",
                  str(concurrency), "--warmup", str(WARMUP_S), "--duration", str(duration_s),
                  "--shape", "16,4096", "--distinct-inputs", "8", "--verify", "--no-progress",
-                 "--metrics-url", "http://127.0.0.1:%d/metrics" % metrics_port,
+                 "--metrics-url", "http://127.0.0.1:%d/metrics" % server.metrics_port,
                  "--json", report_path],
                 capture_output=True, text=True, timeout=duration_s + WARMUP_S + 600)
         finally:
@@ -83,13 +70,14 @@ def main():
         with open(report_path) as f:
             level = json.load(f)["levels"][0]
 
-    proc.send_signal(signal.SIGTERM)
-    server_rc = proc.wait(timeout=120)
+    server_rc = server.stop(timeout=120)
     if server_rc != 0:
         failures.append("cgelu-server exited %d after SIGTERM" % server_rc)
 
-    if level["errors"] != 0:
-        failures.append("%d errors, the first: %s" % (level["errors"], level.get("first_error")))
+    errors = sum(level["errors"].values())  # the report counts errors by gRPC status code
+    if errors != 0:
+        failures.append("%d errors %s, the first: %s"
+                        % (errors, level["errors"], level.get("first_error")))
     if level["ok"] == 0:
         failures.append("no request succeeded")
     if level["verify"]["mismatches"] != 0:
@@ -97,10 +85,10 @@ def main():
                         % (level["verify"]["mismatches"], level["verify"].get("first_mismatch")))
     if level.get("interrupted"):
         failures.append("the load test was interrupted")
-    failed_lines = [l for l in server_log if '"request failed"' in l]
-    if failed_lines:
+    failed = server.events_with("request failed")
+    if failed:
         failures.append("the server logged %d failed requests, the first: %s"
-                        % (len(failed_lines), failed_lines[0].strip()))
+                        % (len(failed), json.dumps(failed[0])))
 
     measured = [(t, r) for t, r in samples if t >= WARMUP_S]
     if len(measured) < 10:
